@@ -1,0 +1,94 @@
+"""Service discovery: where the servers of a service are (layer: client).
+
+Every discovery offers the current list of ``KVPair(key="network@addr", value=metadata)`` and a
+way to watch it change; registries (ZooKeeper, etcd, Consul, Redis, mDNS) implement the same
+interface in ``rpcx.registry``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import AsyncIterator, Iterable, Protocol
+
+__all__ = ["KVPair", "ServiceDiscovery", "Peer2PeerDiscovery", "MultipleServersDiscovery"]
+
+
+@dataclass(frozen=True)
+class KVPair:
+    """One server: its rpcx key and its metadata (a URL query string such as ``weight=2&group=a``)."""
+
+    key: str
+    value: str = ""
+
+
+class ServiceDiscovery(Protocol):
+    def get_services(self) -> list[KVPair]: ...
+
+    def watch(self) -> AsyncIterator[list[KVPair]] | None: ...
+
+    def clone(self, service_path: str) -> "ServiceDiscovery": ...
+
+    async def aclose(self) -> None: ...
+
+
+class Peer2PeerDiscovery:
+    """One fixed server.
+
+    >>> Peer2PeerDiscovery("tcp@127.0.0.1:8972").get_services()
+    [KVPair(key='tcp@127.0.0.1:8972', value='')]
+    """
+
+    def __init__(self, server: str, metadata: str = "") -> None:
+        self._pairs = [KVPair(server, metadata)]
+
+    def get_services(self) -> list[KVPair]:
+        return list(self._pairs)
+
+    def watch(self) -> None:
+        return None
+
+    def clone(self, service_path: str) -> "Peer2PeerDiscovery":
+        return self
+
+    async def aclose(self) -> None:
+        return None
+
+
+class MultipleServersDiscovery:
+    """A list of servers that the application may replace with :meth:`update`; watchers see each change.
+
+    >>> d = MultipleServersDiscovery([KVPair("tcp@127.0.0.1:1"), KVPair("tcp@127.0.0.1:2")])
+    >>> [p.key for p in d.get_services()]
+    ['tcp@127.0.0.1:1', 'tcp@127.0.0.1:2']
+    """
+
+    def __init__(self, pairs: Iterable[KVPair]) -> None:
+        self._pairs = list(pairs)
+        self._watchers: list[asyncio.Queue[list[KVPair]]] = []
+
+    def get_services(self) -> list[KVPair]:
+        return list(self._pairs)
+
+    def update(self, pairs: Iterable[KVPair]) -> None:
+        self._pairs = list(pairs)
+        for q in self._watchers:
+            q.put_nowait(list(self._pairs))
+
+    async def _watch(self, q: asyncio.Queue[list[KVPair]]) -> AsyncIterator[list[KVPair]]:
+        try:
+            while True:
+                yield await q.get()
+        finally:
+            self._watchers.remove(q)
+
+    def watch(self) -> AsyncIterator[list[KVPair]]:
+        q: asyncio.Queue[list[KVPair]] = asyncio.Queue()
+        self._watchers.append(q)
+        return self._watch(q)
+
+    def clone(self, service_path: str) -> "MultipleServersDiscovery":
+        return MultipleServersDiscovery(self._pairs)
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,70 @@
+"""Client configuration, grouped by concern (layer: client)."""
+
+from __future__ import annotations
+
+import ssl as _ssl
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from ..protocol.constants import CompressType, SerializeType
+from ..protocol.decoder import Limits
+
+__all__ = ["FailMode", "SelectMode", "Heartbeat", "Option"]
+
+
+class FailMode(IntEnum):
+    """What XClient does when a call fails (Go's numbers)."""
+
+    FAILOVER = 0  #: retry on a server chosen afresh by the selector
+    FAILFAST = 1  #: return the first error
+    FAILTRY = 2  #: retry the same server
+    FAILBACKUP = 3  #: send a second request if the first is slow; first answer wins
+
+
+class SelectMode(IntEnum):
+    """How XClient picks a server (Go's numbers)."""
+
+    RANDOM = 0
+    ROUND_ROBIN = 1
+    WEIGHTED_ROUND_ROBIN = 2
+    WEIGHTED_ICMP = 3
+    CONSISTENT_HASH = 4
+    CLOSEST = 5
+    SELECT_BY_USER = 1000
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Send a heartbeat every ``interval`` seconds; close the connection if none is echoed in ``max_wait``."""
+
+    interval: float = 10.0
+    max_wait: float = 30.0
+
+
+@dataclass(frozen=True)
+class Option:
+    """XClient and Client options; defaults are Go's ``DefaultOption``.
+
+    >>> Option().retries, Option().serialize_type, Option().connect_timeout
+    (3, <SerializeType.MSGPACK: 3>, 1.0)
+    """
+
+    serialize_type: int = SerializeType.MSGPACK
+    #: used only for payloads over 1024 bytes, as in Go
+    compress_type: int = CompressType.NONE
+    retries: int = 3
+    retry_interval: float = 0.0
+    connect_timeout: float = 1.0
+    #: Failbackup's delay before the second request
+    backup_latency: float = 0.010
+    #: ``None`` disables heartbeats (Go's default)
+    heartbeat: Heartbeat | None = None
+    #: an SSLContext for tcp/unix; ``server_hostname`` overrides the name checked in the certificate
+    tls: _ssl.SSLContext | None = None
+    server_hostname: str | None = None
+    #: only use servers whose metadata ``group`` includes this
+    group: str = ""
+    #: a timeout applied to calls that do not pass their own (None: wait forever, as Go)
+    default_timeout: float | None = None
+    #: inbound frame limits
+    limits: Limits = field(default_factory=Limits)

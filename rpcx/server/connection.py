@@ -1,0 +1,112 @@
+"""One accepted connection: bytes in, frames out, replies written whole (layer: server).
+
+The asyncio Protocol here only moves bytes; framing is the sans-IO decoder's job and dispatch is
+the server's. Replies produced while one read is being handled are written together, which saves a
+system call per frame when a client pipelines many calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ProtocolError
+from ..protocol.decoder import FrameDecoder
+from ..protocol.message import Message
+
+if TYPE_CHECKING:
+    from .server import Server
+
+__all__ = ["ServerConnection"]
+
+log = logging.getLogger("rpcx.server")
+
+
+class ServerConnection(asyncio.Protocol):
+    """An accepted client connection. Handlers reach it as ``ctx.connection`` (for pushes)."""
+
+    def __init__(self, server: "Server") -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.peer: Any = None
+        self.decoder = FrameDecoder(server.limits)
+        self.closed = False
+        #: frames decoded but held back because the server is at its concurrency bound
+        self.backlog: deque[Message] = deque()
+        self._batch: list[bytes] | None = None
+        self._paused = False
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.peer = transport.get_extra_info("peername") or transport.get_extra_info("sockname")
+        self.server._connection_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        error: ProtocolError | None = None
+        try:
+            msgs = self.decoder.feed(data)
+        except ProtocolError as exc:
+            msgs = getattr(exc, "frames", [])
+            error = exc
+        if msgs:
+            self._batch = batch = []
+            try:
+                handle = self.server._handle
+                backlog = self.backlog
+                for msg in msgs:
+                    if backlog or self.server._at_capacity():
+                        backlog.append(msg)
+                        self.server._hold(self)
+                    else:
+                        handle(self, msg)
+            finally:
+                self._batch = None
+                if batch and self.transport is not None and not self.closed:
+                    self.transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
+        if error is not None:
+            self.server._protocol_error(self, error)
+
+    def eof_received(self) -> bool | None:
+        try:
+            self.decoder.eof()
+        except ProtocolError as exc:
+            log.info("connection from %s: %s", self.peer, exc)
+        return None  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.backlog.clear()
+        self.server._connection_lost(self, exc)
+
+    # -- used by the server -------------------------------------------------------------------
+    def write(self, frame: bytes) -> None:
+        """Queue one whole frame; frames are never interleaved."""
+        if self._batch is not None:
+            self._batch.append(frame)
+        elif not self.closed and self.transport is not None:
+            self.transport.write(frame)
+
+    def pause(self) -> None:
+        if not self._paused and not self.closed and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self._paused and not self.closed and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        """Close after flushing what was written."""
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def __repr__(self) -> str:
+        return f"<ServerConnection peer={self.peer} closed={self.closed}>"

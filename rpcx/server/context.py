@@ -1,0 +1,91 @@
+"""The per-call context a handler receives (layer: server).
+
+It plays the part of Go's ``context.Context`` plus the ``share.ReqMetaDataKey`` /
+``share.ResMetaDataKey`` maps: request metadata, response metadata, the deadline taken from
+``__ServerTimeout``, the peer and the connection (for pushes).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..protocol.message import Message
+    from .connection import ServerConnection
+
+__all__ = ["Context", "current_context"]
+
+_current: contextvars.ContextVar["Context"] = contextvars.ContextVar("rpcx_context")
+
+
+def current_context() -> "Context":
+    """The context of the call being served, for handlers that do not take ``ctx``.
+
+    Raises :class:`LookupError` outside a call.
+    """
+    return _current.get()
+
+
+class Context:
+    """What a handler knows about its call.
+
+    >>> class Arith:
+    ...     def echo(self, ctx: Context, data: bytes) -> bytes:
+    ...         ctx.response_metadata["k"] = ctx.metadata.get("k", "")
+    ...         return data
+    """
+
+    __slots__ = ("request", "connection", "deadline", "_res_md", "values")
+
+    def __init__(self, request: "Message", connection: "ServerConnection", deadline: float | None) -> None:
+        self.request = request
+        self.connection = connection
+        #: ``time.monotonic()`` value by which the caller gives up, from ``__ServerTimeout``; or None
+        self.deadline = deadline
+        self._res_md: dict[str, str] | None = None
+        #: free-form storage for plugins
+        self.values: dict[str, Any] = {}
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """Request metadata (read it; writing changes nothing on the wire)."""
+        return self.request.metadata
+
+    @property
+    def response_metadata(self) -> dict[str, str]:
+        """Fill this to send metadata back with the reply."""
+        if self._res_md is None:
+            self._res_md = {}
+        return self._res_md
+
+    @property
+    def service_path(self) -> str:
+        return self.request.service_path
+
+    @property
+    def service_method(self) -> str:
+        return self.request.service_method
+
+    @property
+    def seq(self) -> int:
+        return self.request.seq
+
+    @property
+    def peer(self) -> Any:
+        """The remote address as the transport reports it (``(host, port)`` for tcp)."""
+        return self.connection.peer
+
+    @property
+    def auth_token(self) -> str | None:
+        return self.request.metadata.get("__AUTH")
+
+    def time_remaining(self) -> float | None:
+        """Seconds left before the caller's deadline (may be negative), or None without one."""
+        if self.deadline is None:
+            return None
+        return self.deadline - time.monotonic()
+
+    def __repr__(self) -> str:
+        return f"<Context {self.service_path}.{self.service_method} seq={self.seq} peer={self.peer}>"

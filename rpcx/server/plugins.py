@@ -1,0 +1,79 @@
+"""Server plugin hooks, named after Go's (layer: server).
+
+A plugin is any object; each hook is a method it may define, looked up once when the plugin is
+added, so an unused hook costs nothing per call. Hooks may be plain or ``async`` functions.
+
+=====================  ==============================================  ==============================
+hook                   when                                            effect of raising / returning
+=====================  ==============================================  ==============================
+register               ``Server.register*``                            error returned to the caller
+unregister             shutdown, ``unregister_all``                    collected and logged
+register_function      ``Server.register_function``                    error returned to the caller
+post_conn_accept       a connection is accepted                        False closes it
+post_conn_close        a connection closed                             ignored
+post_read_request      a frame was decoded                             an error closes the connection
+pre_handle_request     before dispatch, after auth                     ignored (as Go)
+pre_call               before the method; may return new args          error response
+post_call              after the method; may return a new reply        error response
+pre_write_response     before the response is written                  ignored
+post_write_response    after it is written                             ignored
+pre_write_request      before a push is written                        ignored
+post_write_request     after a push is written                         ignored
+heartbeat_request      a heartbeat arrived                             ignored
+=====================  ==============================================  ==============================
+
+>>> class Counter:
+...     calls = 0
+...     def pre_call(self, ctx, service, method, args):
+...         Counter.calls += 1
+...         return args
+>>> pc = PluginContainer(); pc.add(Counter()); len(pc.pre_call)
+1
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+__all__ = ["PluginContainer", "HOOKS"]
+
+HOOKS = (
+    "register",
+    "unregister",
+    "register_function",
+    "post_conn_accept",
+    "post_conn_close",
+    "post_read_request",
+    "pre_handle_request",
+    "pre_call",
+    "post_call",
+    "pre_write_response",
+    "post_write_response",
+    "pre_write_request",
+    "post_write_request",
+    "heartbeat_request",
+)
+
+
+class PluginContainer:
+    """Plugins in the order they were added, with one list of bound hooks per hook name."""
+
+    def __init__(self) -> None:
+        self.plugins: list[Any] = []
+        for hook in HOOKS:
+            setattr(self, hook, [])
+
+    def add(self, plugin: Any) -> None:
+        self.plugins.append(plugin)
+        for hook in HOOKS:
+            fn = getattr(plugin, hook, None)
+            if callable(fn):
+                getattr(self, hook).append(fn)
+
+    def remove(self, plugin: Any) -> None:
+        self.plugins.remove(plugin)
+        for hook in HOOKS:
+            fn = getattr(plugin, hook, None)
+            if callable(fn):
+                hooks: list[Callable[..., Any]] = getattr(self, hook)
+                hooks[:] = [h for h in hooks if getattr(h, "__self__", None) is not plugin]

@@ -1,0 +1,524 @@
+"""The rpcx Server: register services, serve them on any transport, shut down gracefully (layer: server).
+
+Dispatch follows Go's order (smallnest/rpcx server/server.go): heartbeat echo, auth, service
+lookup, codec, decode, PreCall, the method, PostCall, encode, reply; error texts are Go's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import itertools
+import logging
+import ssl as _ssl
+import time
+from typing import Any, Awaitable, Callable
+
+from ..codec.base import CodecRegistry
+from ..errors import CodecError, ProtocolError, RegistrationError, RpcxError
+from ..protocol.constants import AUTH_KEY, SERVER_TIMEOUT, MessageType, SerializeType
+from ..protocol.decoder import Limits
+from ..protocol.heartbeat import heartbeat_echo
+from ..protocol.message import Message, encode, make_response
+from ..transport.base import Listener, listen, parse_address
+from .connection import ServerConnection
+from .context import Context, _current
+from .plugins import PluginContainer
+from .service import MethodInfo, Service, build_function, build_service
+
+__all__ = ["Server"]
+
+log = logging.getLogger("rpcx.server")
+
+AuthFunc = Callable[[Context, str], Any]
+
+
+class _Deadline(Exception):
+    pass
+
+
+class Server:
+    """Serves registered Python objects and functions to rpcx clients (Go or Python).
+
+    >>> import asyncio
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Args:
+    ...     A: int = 0
+    ...     B: int = 0
+    >>> @dataclass
+    ... class Reply:
+    ...     C: int = 0
+    >>> class Arith:
+    ...     def mul(self, args: Args) -> Reply:
+    ...         return Reply(args.A * args.B)
+    >>> server = Server()
+    >>> server.register(Arith())
+    >>> sorted(server.services["Arith"].methods)
+    ['Mul', 'mul']
+
+    Then ``await server.serve("tcp@127.0.0.1:8972")`` until ``await server.shutdown()``.
+
+    Options:
+        limits: inbound frame size limits (both on by default).
+        max_concurrent_calls: a bound on calls running at once across all connections; past it,
+            frames wait and connections stop being read (back-pressure). 0 means no bound.
+        auth: ``auth(ctx, token)``, sync or async; raise (or return False) to refuse. Refused callers
+            get the error and their connection is closed, as in Go.
+        tls: an ``ssl.SSLContext`` for tcp listeners.
+        sync_handlers: ``"inline"`` runs plain ``def`` methods on the event loop (fast; keep them
+            short), ``"thread"`` runs them in the default executor (for blocking code).
+        server_error_func: ``f(exc) -> str``, the text sent for a failed call (Go's ServerErrorFunc).
+        handle_service_error: ``f(exc)``, an observer of failed calls.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: Limits = Limits(),
+        max_concurrent_calls: int = 0,
+        auth: AuthFunc | None = None,
+        tls: _ssl.SSLContext | None = None,
+        sync_handlers: str = "inline",
+        codecs: CodecRegistry | None = None,
+        server_error_func: Callable[[BaseException], str] | None = None,
+        handle_service_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        if sync_handlers not in ("inline", "thread"):
+            raise ValueError("sync_handlers must be 'inline' or 'thread'")
+        self.limits = limits
+        self.max_concurrent_calls = max_concurrent_calls
+        self.auth = auth
+        self.tls = tls
+        self.sync_in_thread = sync_handlers == "thread"
+        self.codecs = codecs or CodecRegistry()
+        self.server_error_func = server_error_func
+        self.handle_service_error = handle_service_error
+        self.plugins = PluginContainer()
+        self.services: dict[str, Service] = {}
+        self.connections: set[ServerConnection] = set()
+        self.listeners: list[Listener] = []
+        self._inflight = 0
+        self._idle: asyncio.Event | None = None
+        self._held: set[ServerConnection] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._push_seq = itertools.count(1)
+        self._shutting_down = False
+        self._closed: asyncio.Event | None = None
+
+    # -- registration -----------------------------------------------------------------------------
+    def register(self, obj: Any, metadata: str = "", *, name: str | None = None, methods: list[str] | None = None) -> None:
+        """Register ``obj``'s public methods under its class name (or ``name``)."""
+        self.register_name(name or type(obj).__name__, obj, metadata, methods=methods)
+
+    def register_name(self, name: str, obj: Any, metadata: str = "", *, methods: list[str] | None = None) -> None:
+        """Register ``obj`` under an explicit service name (Go's ``RegisterName``)."""
+        svc = build_service(name, obj, methods, metadata)
+        self._run_register_hooks("register", name, obj, metadata)
+        existing = self.services.get(name)
+        if existing is not None:
+            existing.methods.update(svc.methods)
+        else:
+            self.services[name] = svc
+        log.debug("registered service %s with methods %s", name, sorted(svc.methods))
+
+    def register_function(
+        self, service_path: str, fn: Callable[..., Any], metadata: str = "", *, name: str | None = None
+    ) -> None:
+        """Add a plain function to ``service_path`` (Go's ``RegisterFunction[Name]``)."""
+        entries = build_function(fn, name)
+        self._run_register_hooks("register_function", service_path, entries[0][0], fn, metadata)
+        svc = self.services.setdefault(service_path, Service(name=service_path, metadata=metadata))
+        svc.methods.update(entries)
+
+    def _run_register_hooks(self, hook: str, *args: Any) -> None:
+        errors = []
+        for h in getattr(self.plugins, hook):
+            try:
+                h(*args)
+            except Exception as exc:  # noqa: BLE001 - collected like Go's MultiError
+                errors.append(exc)
+        if errors:
+            raise RegistrationError("; ".join(str(e) for e in errors)) from errors[0]
+
+    def add_plugin(self, plugin: Any) -> None:
+        self.plugins.add(plugin)
+
+    # -- serving --------------------------------------------------------------------------------
+    async def start(self, address: str, **options: Any) -> str:
+        """Listen on ``address`` (an rpcx key) and return the bound key; calls are served at once."""
+        if self._closed is None:
+            self._closed = asyncio.Event()
+            self._idle = asyncio.Event()
+            self._idle.set()
+        addr = parse_address(address)
+        ssl = self.tls if addr.network in ("tcp", "tcp4", "tcp6") else None
+        listener = await listen(addr, lambda: ServerConnection(self), ssl=ssl, **options)
+        self.listeners.append(listener)
+        log.info("serving %s%s", listener.address, " (tls)" if ssl else "")
+        return listener.address
+
+    async def serve(self, address: str, **options: Any) -> None:
+        """Serve ``address`` until :meth:`shutdown` or :meth:`close`."""
+        await self.start(address, **options)
+        await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        if self._closed is not None:
+            await self._closed.wait()
+
+    @property
+    def address(self) -> str | None:
+        """The first bound address, as an rpcx key."""
+        return self.listeners[0].address if self.listeners else None
+
+    async def shutdown(self, timeout: float = 30.0) -> bool:
+        """Stop accepting, stop reading, finish calls in flight (up to ``timeout``), then close.
+
+        Returns True when every call finished in time.
+        """
+        if self._shutting_down:
+            await self.wait_closed()
+            return True
+        self._shutting_down = True
+        self.unregister_all()
+        for listener in self.listeners:
+            listener.close()
+        for conn in list(self.connections):
+            conn.pause()
+        finished = True
+        if self._idle is not None and not self._idle.is_set():
+            log.info("shutdown: waiting for %d call(s) in flight", self._inflight)
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout)
+            except TimeoutError:
+                finished = False
+                log.warning("shutdown: %d call(s) still running after %.1fs", self._inflight, timeout)
+        await self._close_all()
+        return finished
+
+    async def close(self) -> None:
+        """Close everything now, without waiting for calls."""
+        self._shutting_down = True
+        self.unregister_all()
+        for listener in self.listeners:
+            listener.close()
+        for t in list(self._tasks):
+            t.cancel()
+        await self._close_all()
+
+    async def _close_all(self) -> None:
+        for conn in list(self.connections):
+            conn.close()
+        for listener in self.listeners:
+            try:
+                await asyncio.wait_for(listener.wait_closed(), 5)
+            except TimeoutError:  # pragma: no cover - a stuck peer must not hang shutdown
+                pass
+        if self._closed is not None:
+            self._closed.set()
+        log.info("server closed")
+
+    def unregister_all(self) -> None:
+        for name in list(self.services):
+            for h in self.plugins.unregister:
+                try:
+                    h(name)
+                except Exception:  # noqa: BLE001
+                    log.exception("unregister %s failed", name)
+
+    async def __aenter__(self) -> "Server":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    async def aclose(self) -> None:
+        await self.shutdown()
+
+    # -- push -----------------------------------------------------------------------------------
+    async def send_message(
+        self,
+        connection: ServerConnection,
+        service_path: str,
+        service_method: str,
+        metadata: dict[str, str] | None,
+        payload: bytes,
+    ) -> None:
+        """Push a message to a connected client (Go's ``SendMessage``): a oneway raw Request."""
+        msg = Message(
+            oneway=True,
+            serialize_type=SerializeType.NONE,
+            seq=next(self._push_seq),
+            service_path=service_path,
+            service_method=service_method,
+            metadata=dict(metadata or {}),
+            payload=bytes(payload),
+        )
+        for h in self.plugins.pre_write_request:
+            await _maybe(h(msg))
+        err: Exception | None = None
+        if connection.closed:
+            err = RpcxError("connection is shut down")
+        else:
+            connection.write(encode(msg))
+        for h in self.plugins.post_write_request:
+            await _maybe(h(msg, err))
+        if err is not None:
+            raise err
+
+    @property
+    def active_connections(self) -> list[ServerConnection]:
+        return [c for c in self.connections if not c.closed]
+
+    # -- connection callbacks -------------------------------------------------------------------
+    def _connection_made(self, conn: ServerConnection) -> None:
+        if self._shutting_down:
+            conn.abort()
+            return
+        for h in self.plugins.post_conn_accept:
+            if h(conn) is False:
+                log.info("connection from %s refused by %r", conn.peer, h)
+                conn.abort()
+                return
+        self.connections.add(conn)
+        log.debug("connection from %s", conn.peer)
+
+    def _connection_lost(self, conn: ServerConnection, exc: Exception | None) -> None:
+        self.connections.discard(conn)
+        self._held.discard(conn)
+        for h in self.plugins.post_conn_close:
+            try:
+                h(conn)
+            except Exception:  # noqa: BLE001
+                log.exception("post_conn_close hook failed")
+        log.debug("connection from %s closed%s", conn.peer, f": {exc}" if exc else "")
+
+    def _protocol_error(self, conn: ServerConnection, exc: ProtocolError) -> None:
+        log.warning("closing connection from %s: %s", conn.peer, exc)
+        conn.abort()
+
+    # -- concurrency bound --------------------------------------------------------------------------
+    def _at_capacity(self) -> bool:
+        return self.max_concurrent_calls > 0 and self._inflight >= self.max_concurrent_calls
+
+    def _hold(self, conn: ServerConnection) -> None:
+        self._held.add(conn)
+        conn.pause()
+
+    def _begin(self) -> None:
+        self._inflight += 1
+        if self._inflight == 1 and self._idle is not None:
+            self._idle.clear()
+
+    def _end(self) -> None:
+        self._inflight -= 1
+        if self._held and not self._at_capacity():
+            self._release_held()
+        if self._inflight == 0 and self._idle is not None:
+            self._idle.set()
+
+    def _release_held(self) -> None:
+        for conn in list(self._held):
+            while conn.backlog and not self._at_capacity():
+                self._handle(conn, conn.backlog.popleft())
+            if not conn.backlog:
+                self._held.discard(conn)
+                if not self._shutting_down:
+                    conn.resume()
+            if self._at_capacity():
+                return
+
+    # -- dispatch -------------------------------------------------------------------------------
+    def _handle(self, conn: ServerConnection, req: Message) -> None:
+        """Dispatch one decoded frame. Never raises: every failure becomes a reply or a close."""
+        if req.heartbeat:
+            for h in self.plugins.heartbeat_request:
+                h(req)
+            conn.write(encode(heartbeat_echo(req)))
+            return
+        if req.message_type == MessageType.RESPONSE:
+            # Go would run it as a request; a response sent to a server is a confused or hostile peer
+            log.warning("closing connection from %s: it sent a response frame (seq %d) to a server", conn.peer, req.seq)
+            self._reply_error(conn, req, "rpcx: unexpected response frame sent to a server")
+            conn.close()
+            return
+        for h in self.plugins.post_read_request:
+            try:
+                h(req)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("closing connection from %s: post_read_request: %s", conn.peer, exc)
+                self._reply_error(conn, req, str(exc))
+                conn.close()
+                return
+        svc = self.services.get(req.service_path)
+        if svc is None:
+            return self._reply_error(conn, req, f"rpcx: can't find service {req.service_path}")
+        minfo = svc.methods.get(req.service_method)
+        if minfo is None:
+            return self._reply_error(conn, req, f"rpcx: can't find method {req.service_method}")
+        try:
+            codec = self.codecs.get(req.serialize_type)
+        except CodecError as exc:
+            return self._reply_error(conn, req, str(exc))
+        deadline = None
+        timeout_ms = req.metadata.get(SERVER_TIMEOUT) if req.metadata else None
+        if timeout_ms is not None:
+            try:
+                deadline = time.monotonic() + int(timeout_ms) / 1000.0
+            except ValueError:
+                pass
+        ctx = Context(req, conn, deadline)
+        plugins = self.plugins
+        if (
+            self.auth is None
+            and not minfo.is_async
+            and not self.sync_in_thread
+            and deadline is None
+            and not plugins.pre_call
+            and not plugins.post_call
+            and not plugins.pre_handle_request
+        ):
+            # fast path: a plain method, run now on the loop
+            self._begin()
+            try:
+                args = codec.decode(req.payload, minfo.arg_type) if minfo.takes_args else None
+                token = _current.set(ctx)
+                try:
+                    reply = _invoke(minfo, ctx, args)
+                finally:
+                    _current.reset(token)
+                payload = codec.encode(reply)
+            except Exception as exc:  # noqa: BLE001 - becomes the error reply
+                self._reply_error(conn, req, self._error_text(exc), ctx._res_md)
+            else:
+                if not req.oneway:
+                    self._write_response(conn, req, make_response(req, payload, ctx._res_md), None)
+            finally:
+                self._end()
+            return
+        self._begin()
+        task = asyncio.get_running_loop().create_task(self._call(conn, req, svc, minfo, codec, ctx))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        self._end()
+
+    async def _call(
+        self, conn: ServerConnection, req: Message, svc: Service, minfo: MethodInfo, codec: Any, ctx: Context
+    ) -> None:
+        _current.set(ctx)
+        if self.auth is not None:
+            try:
+                ok = await _maybe(self.auth(ctx, req.metadata.get(AUTH_KEY, "")))
+                if ok is False:
+                    raise RpcxError("auth failed")
+            except Exception as exc:  # noqa: BLE001
+                log.info("auth failed for %s: %s; closing the connection", conn.peer, exc)
+                self._reply_error(conn, req, self._error_text(exc))
+                conn.close()
+                return
+        for h in self.plugins.pre_handle_request:
+            try:
+                await _maybe(h(ctx, req))
+            except Exception:  # noqa: BLE001 - Go ignores this hook's result
+                log.debug("pre_handle_request hook failed", exc_info=True)
+        args = None
+        reply: Any = None
+        err: BaseException | None = None
+        try:
+            if minfo.takes_args:
+                args = codec.decode(req.payload, minfo.arg_type)
+            for h in self.plugins.pre_call:
+                args = await _maybe(h(ctx, svc.name, minfo.name, args))
+            if minfo.is_async:
+                reply = await self._await_with_deadline(_invoke(minfo, ctx, args), ctx)
+            elif self.sync_in_thread:
+                loop = asyncio.get_running_loop()
+                fn = functools.partial(_invoke, minfo, ctx, args)
+                reply = await self._await_with_deadline(loop.run_in_executor(None, _with_context(ctx, fn)), ctx)
+            else:
+                reply = _invoke(minfo, ctx, args)
+        except Exception as exc:  # noqa: BLE001
+            err = exc
+        for h in self.plugins.post_call:
+            try:
+                reply = await _maybe(h(ctx, svc.name, minfo.name, args, reply, err))
+            except Exception as exc:  # noqa: BLE001
+                if err is None:
+                    err = exc
+        if err is not None:
+            self._reply_error(conn, req, self._error_text(err), ctx._res_md, err)
+            return
+        if req.oneway:
+            return
+        try:
+            payload = codec.encode(reply)
+        except Exception as exc:  # noqa: BLE001
+            self._reply_error(conn, req, self._error_text(exc), ctx._res_md, exc)
+            return
+        self._write_response(conn, req, make_response(req, payload, ctx._res_md), None)
+
+    async def _await_with_deadline(self, aw: Awaitable[Any], ctx: Context) -> Any:
+        if ctx.deadline is None:
+            return await aw
+        remaining = ctx.deadline - time.monotonic()
+        try:
+            async with asyncio.timeout(max(remaining, 0)):
+                return await aw
+        except TimeoutError:
+            if time.monotonic() >= ctx.deadline:
+                raise _Deadline("context deadline exceeded") from None
+            raise
+
+    def _error_text(self, exc: BaseException) -> str:
+        if self.server_error_func is not None:
+            return self.server_error_func(exc)
+        text = str(exc)
+        return text if text else type(exc).__name__
+
+    def _reply_error(
+        self,
+        conn: ServerConnection,
+        req: Message,
+        text: str,
+        res_md: dict[str, str] | None = None,
+        exc: BaseException | None = None,
+    ) -> None:
+        if exc is not None and self.handle_service_error is not None:
+            self.handle_service_error(exc)
+        log.debug("call %s.%s from %s failed: %s", req.service_path, req.service_method, conn.peer, text)
+        if req.oneway:
+            return
+        self._write_response(conn, req, make_response(req, b"", res_md, text), text)
+
+    def _write_response(self, conn: ServerConnection, req: Message, res: Message, err: str | None) -> None:
+        plugins = self.plugins
+        for h in plugins.pre_write_response:
+            h(req, res, err)
+        conn.write(encode(res))
+        for h in plugins.post_write_response:
+            h(req, res, err)
+
+
+def _invoke(minfo: MethodInfo, ctx: Context, args: Any) -> Any:
+    if minfo.takes_ctx:
+        return minfo.func(ctx, args) if minfo.takes_args else minfo.func(ctx)
+    return minfo.func(args) if minfo.takes_args else minfo.func()
+
+
+def _with_context(ctx: Context, fn: Callable[[], Any]) -> Callable[[], Any]:
+    def run() -> Any:
+        _current.set(ctx)
+        return fn()
+
+    return run
+
+
+async def _maybe(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
