@@ -23,7 +23,9 @@ class Selector(Protocol):
 
 
 def filter_servers(pairs: list[KVPair], group: str = "") -> dict[str, str]:
-    """>>> filter_servers([KVPair("a", "state=inactive"), KVPair("b", "group=x&group=y"), KVPair("c")], "y")
+    """Drop inactive servers and, with ``group``, servers outside it.
+
+    >>> filter_servers([KVPair("a", "state=inactive"), KVPair("b", "group=x&group=y"), KVPair("c")], "y")
     {'b': 'group=x&group=y'}
     """
     out: dict[str, str] = {}
@@ -51,7 +53,9 @@ class RandomSelector:
 
 
 class RoundRobinSelector:
-    """>>> s = RoundRobinSelector({"a": "", "b": ""}); [s.select("", "", None) for _ in range(3)]
+    """Cycle through the servers in order.
+
+    >>> s = RoundRobinSelector({"a": "", "b": ""}); [s.select("", "", None) for _ in range(3)]
     ['a', 'b', 'a']
     """
 

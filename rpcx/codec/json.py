@@ -16,7 +16,9 @@ __all__ = ["JSONCodec"]
 
 
 class JSONCodec:
-    """>>> JSONCodec().encode({"A": 10, "B": 20})
+    """Go's ``encoding/json``: compact, no trailing newline.
+
+    >>> JSONCodec().encode({"A": 10, "B": 20})
     b'{"A":10,"B":20}'
     """
 

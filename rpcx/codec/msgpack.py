@@ -17,7 +17,9 @@ __all__ = ["MsgpackCodec"]
 
 
 class MsgpackCodec:
-    """>>> MsgpackCodec().encode({"A": 10, "B": 20}).hex()
+    """vmihailenco/msgpack v5 compatible: maps keyed by exact field names, bytes as bin.
+
+    >>> MsgpackCodec().encode({"A": 10, "B": 20}).hex()
     '82a1410aa14214'
     """
 

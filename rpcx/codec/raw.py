@@ -10,7 +10,9 @@ __all__ = ["RawCodec"]
 
 
 class RawCodec:
-    """>>> RawCodec().encode(bytearray(b"ab")), RawCodec().decode(b"ab")
+    """Go's ``ByteCodec``: the payload is the bytes, untouched.
+
+    >>> RawCodec().encode(bytearray(b"ab")), RawCodec().decode(b"ab")
     (b'ab', b'ab')
     """
 

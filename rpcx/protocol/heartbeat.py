@@ -41,8 +41,8 @@ class HeartbeatSchedule:
     (False, True)
     >>> s.sent(seq=4, now=1.0); s.expired(3.9), s.expired(4.1)
     (False, True)
-    >>> s.answered(4); s.expired(10.0)
-    False
+    >>> s.answered(4), s.expired(10.0)
+    (True, False)
     """
 
     __slots__ = ("interval", "max_wait", "_next", "_waiting", "_sent_at")

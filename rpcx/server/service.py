@@ -41,7 +41,9 @@ def rpc_method(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 def go_name(name: str) -> str:
-    """>>> go_name("mul"), go_name("get_user_id"), go_name("Mul")
+    """The CamelCase wire name Go clients use for a snake_case method.
+
+    >>> go_name("mul"), go_name("get_user_id"), go_name("Mul")
     ('Mul', 'GetUserId', 'Mul')
     """
     return "".join(p[:1].upper() + p[1:] for p in name.split("_") if p)

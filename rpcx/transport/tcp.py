@@ -16,7 +16,9 @@ _FAMILY = {"tcp": socket.AF_UNSPEC, "tcp4": socket.AF_INET, "tcp6": socket.AF_IN
 
 
 def split_host_port(address: str) -> tuple[str, int]:
-    """>>> split_host_port("[::1]:8972"), split_host_port("127.0.0.1:0")
+    """Split ``host:port``; IPv6 hosts come bracketed.
+
+    >>> split_host_port("[::1]:8972"), split_host_port("127.0.0.1:0")
     (('::1', 8972), ('127.0.0.1', 0))
     """
     host, sep, port = address.rpartition(":")

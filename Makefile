@@ -1,0 +1,29 @@
+# The two commands of the README: `make example` and `make test`. .ci/run calls `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: setup example test interop bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[all,test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+example: setup
+	$(PY) examples/arith/demo.py
+
+# Builds the Go interop peers (cached outside the repo) and runs every test.
+test: setup
+	bash tests/interop/build.sh
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis
