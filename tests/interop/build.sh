@@ -1,0 +1,17 @@
+#!/bin/sh
+# Build the Go interop peers (goserver, goclient, gengolden) against the real
+# github.com/smallnest/rpcx into a cache directory outside the repository.
+# Works from any directory. Prints the bin directory on its last line.
+#
+#   RPCX_INTEROP_BIN   output directory (default $HOME/.cache/rpcx-python/interop-bin)
+#
+# Go's build cache makes repeated runs cheap; no up-to-date check is needed.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${RPCX_INTEROP_BIN:-$HOME/.cache/rpcx-python/interop-bin}
+mkdir -p "$bin"
+cd "$here"
+for prog in goserver goclient gengolden; do
+    go build -buildvcs=false -o "$bin/$prog" "./$prog"
+done
+echo "$bin"

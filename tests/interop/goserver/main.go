@@ -1,0 +1,138 @@
+// goserver serves the Arith interop service with the real Go rpcx server.
+//
+//	goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N]
+//
+// ADDRESS is network@address: tcp@127.0.0.1:PORT, tcp4@..., tcp6@[::1]:PORT,
+// unix@/path.sock. PORT may be 0. Once listening it prints exactly one line
+// "serving <network>@<actual address>" to stdout. rpcx's own log goes to
+// stderr (level from RPCX_LOG_LEVEL, default errors only). SIGINT/SIGTERM
+// shut it down gracefully (Server.Shutdown) and it exits 0.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	stdlog "log"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/smallnest/rpcx/log"
+	"github.com/smallnest/rpcx/protocol"
+	"github.com/smallnest/rpcx/server"
+
+	"rpcxpy/interop/arith"
+)
+
+func usage(fs *flag.FlagSet) {
+	fmt.Fprintln(os.Stderr, "usage: goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N]")
+	fmt.Fprintln(os.Stderr, "  ADDRESS: tcp@127.0.0.1:PORT | tcp4@127.0.0.1:PORT | tcp6@[::1]:PORT | unix@/path.sock")
+	fs.PrintDefaults()
+}
+
+func main() {
+	// rpcx logs to stdout by default (log/logger.go); keep stdout for our one line.
+	log.SetLogger(log.NewDefaultLogger(os.Stderr, "rpcx ", stdlog.LstdFlags|stdlog.Lmicroseconds, log.LvError))
+
+	fs := flag.NewFlagSet("goserver", flag.ContinueOnError)
+	cert := fs.String("cert", "", "TLS certificate file (PEM); tcp networks only")
+	key := fs.String("key", "", "TLS private key file (PEM)")
+	auth := fs.String("auth", "", "require this exact __AUTH token")
+	maxLen := fs.Int("max-message-length", 0, "sets protocol.MaxMessageLength (0 = unlimited)")
+	fs.Usage = func() { usage(fs) }
+	pos, err := arith.ParseArgs(fs, os.Args[1:])
+	if err != nil {
+		os.Exit(2)
+	}
+	if len(pos) != 1 {
+		usage(fs)
+		os.Exit(2)
+	}
+	network, address := arith.SplitAddress(pos[0])
+
+	var opts []server.OptionFn
+	if *cert != "" || *key != "" {
+		if *cert == "" || *key == "" {
+			fmt.Fprintln(os.Stderr, "goserver: --cert and --key go together")
+			os.Exit(2)
+		}
+		pair, err := tls.LoadX509KeyPair(*cert, *key)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goserver:", err)
+			os.Exit(1)
+		}
+		opts = append(opts, server.WithTLSConfig(&tls.Config{Certificates: []tls.Certificate{pair}}))
+		if network == "unix" {
+			fmt.Fprintln(os.Stderr, "goserver: warning: rpcx ignores TLS for unix sockets")
+		}
+	}
+	if *maxLen > 0 {
+		// v1.9.4 has no server.WithMaxMessageLength; the limit is a package global.
+		protocol.MaxMessageLength = *maxLen
+	}
+
+	s := server.NewServer(opts...)
+	if *auth != "" {
+		token := *auth
+		s.AuthFunc = func(ctx context.Context, req *protocol.Message, got string) error {
+			if got == token {
+				return nil
+			}
+			return errors.New("invalid token")
+		}
+	}
+	if err := s.RegisterName("Arith", &arith.Arith{Server: s}, ""); err != nil {
+		fmt.Fprintln(os.Stderr, "goserver:", err)
+		os.Exit(1)
+	}
+
+	if network == "unix" {
+		// remove a stale socket left by a killed server (only if it is a socket)
+		if fi, err := os.Lstat(address); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(address)
+		}
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.Serve(network, address) }()
+
+	select {
+	case <-s.Started:
+	case err := <-serveErr:
+		fmt.Fprintln(os.Stderr, "goserver:", err)
+		os.Exit(1)
+	}
+	actual := address
+	if a := s.Address(); a != nil {
+		actual = a.String()
+	}
+	fmt.Fprintf(os.Stdout, "serving %s@%s\n", network, actual)
+	_ = os.Stdout.Sync()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case sig := <-sigs:
+		fmt.Fprintf(os.Stderr, "goserver: %v, shutting down\n", sig)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := s.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goserver: shutdown:", err)
+		}
+		select {
+		case <-serveErr:
+		case <-time.After(2 * time.Second):
+		}
+		os.Exit(0)
+	case err := <-serveErr:
+		if err != nil && !errors.Is(err, server.ErrServerClosed) {
+			fmt.Fprintln(os.Stderr, "goserver:", err)
+			os.Exit(1)
+		}
+	}
+}
