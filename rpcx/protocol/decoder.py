@@ -66,8 +66,22 @@ class FrameDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[Message]:
-        """Add bytes; return every frame completed by them, in order."""
+        """Add bytes; return every frame completed by them, in order, parsed."""
+        return self._feed(data, True)  # type: ignore[return-value]
+
+    def feed_frames(self, data: bytes) -> list[bytes]:
+        """Like :meth:`feed`, but return each complete frame as its raw bytes, sections unparsed.
+
+        The magic byte and the length limit are still checked. Servers use this to look at a
+        frame's header first (see :func:`~rpcx.protocol.message.peek_route`) and a proxy to forward
+        frames untouched; :func:`~rpcx.protocol.message.parse_frame` parses one fully.
+        """
+        return self._feed(data, False)  # type: ignore[return-value]
+
+    def _feed(self, data: bytes, parse: bool) -> list[Message] | list[bytes]:
         if self._failed is not None:
+            # the frames that rode on the first raise were delivered then; never hand them out twice
+            self._failed.frames = []  # type: ignore[attr-defined]
             raise self._failed
         buf = self._buf
         if buf:
@@ -75,7 +89,7 @@ class FrameDecoder:
             src: bytes | bytearray = buf
         else:
             src = data  # fast path: parse straight from the read, copy only a leftover tail
-        out: list[Message] = []
+        out: list = []
         pos = 0
         n = len(src)
         max_len = self._max_len
@@ -91,11 +105,14 @@ class FrameDecoder:
                 end = pos + 16 + total
                 if end > n:
                     break
-                out.append(
-                    parse_frame(
-                        src, pos, max_decompressed_length=self._max_unzip, decompress=self._decompress
+                if parse:
+                    out.append(
+                        parse_frame(src, pos, max_decompressed_length=self._max_unzip, decompress=self._decompress)
                     )
-                )
+                elif pos == 0 and end == n and src is data and type(data) is bytes:
+                    out.append(data)  # the whole read is one frame: no copy
+                else:
+                    out.append(bytes(src[pos:end]))
                 pos = end
         except Exception as exc:
             # frames that arrived whole before the bad bytes are still delivered, on the error

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from typing import Mapping
 
-from ..errors import MalformedFrameError, MetadataError
+from ..errors import BadMagicError, MalformedFrameError, MetadataError
 from .compress import compress as _compress
 from .compress import decompress as _decompress
 from .constants import (
@@ -30,6 +30,8 @@ __all__ = [
     "decode_metadata",
     "parse_frame",
     "make_response",
+    "peek_route",
+    "encode_plain_response",
     "COMPRESS_THRESHOLD",
 ]
 
@@ -229,12 +231,18 @@ def parse_frame(
 ) -> Message:
     """Parse one complete frame starting at ``buf[start]``.
 
-    The caller (normally :class:`~rpcx.protocol.decoder.FrameDecoder`) has already checked the magic
-    byte and that the whole frame is present. Every section length is checked against the frame's
+    The caller is normally :class:`~rpcx.protocol.decoder.FrameDecoder`, which has already checked
+    the magic byte and that the whole frame is present; both are checked again here (cheaply) so a
+    direct call on arbitrary bytes raises a :class:`~rpcx.errors.ProtocolError` rather than
+    ``struct.error`` or a silently accepted non-rpcx frame. Every section length is checked against the frame's
     end, so a hostile length cannot make this read past the frame. With ``decompress=False`` the
     payload is returned exactly as it was on the wire.
     """
-    _magic, version, flags, ser, seq, total = _HEAD.unpack_from(buf, start)
+    if len(buf) - start < 16:
+        raise MalformedFrameError(f"a frame needs 16 header bytes, only {max(len(buf) - start, 0)} are present")
+    magic, version, flags, ser, seq, total = _HEAD.unpack_from(buf, start)
+    if magic != MAGIC:
+        raise BadMagicError(magic)
     end = start + 16 + total
     if len(buf) < end:
         raise MalformedFrameError(f"frame announces {total} bytes but only {len(buf) - start - 16} are present")
@@ -317,4 +325,52 @@ def make_response(
         service_method=req.service_method,
         metadata=metadata if metadata is not None else {},
         payload=payload,
+    )
+
+
+def peek_route(frame: bytes) -> tuple[int, int, int, int, bytes, int, int] | None:
+    """Read a whole frame's header and locate its sections without decoding them.
+
+    Returns ``(version, flags, serialize_byte, seq, route, metadata_length, payload_offset)``
+    where ``route`` is the raw path and method sections (length prefixes included), a cheap
+    dictionary key for dispatch and what a reply echoes verbatim; or None when a section length
+    overruns the frame (then :func:`parse_frame` gives the precise error). Nothing is decompressed.
+
+    >>> f = encode(Message(service_path="Arith", service_method="Mul", seq=3, payload=b"x"))
+    >>> seq, route = peek_route(f)[3:5]
+    >>> seq, route[4:9], route[13:]
+    (3, b'Arith', b'Mul')
+    """
+    _magic, version, flags, ser, seq, _total = _HEAD.unpack_from(frame)
+    n = len(frame)
+    if n < 32:
+        return None
+    (pl,) = _u32_from(frame, 16)
+    mpos = 20 + pl
+    if mpos + 12 > n:
+        return None
+    (ml,) = _u32_from(frame, mpos)
+    meta = mpos + 4 + ml
+    if meta + 8 > n:
+        return None
+    (mdl,) = _u32_from(frame, meta)
+    payload = meta + 8 + mdl
+    if payload > n:
+        return None
+    return version, flags, ser, seq, frame[16:meta], mdl, payload
+
+
+def encode_plain_response(version: int, flags: int, ser: int, seq: int, route: bytes, payload: bytes) -> bytes:
+    """The Normal, uncompressed, metadata-free response to a request whose header fields and raw
+    route (from :func:`peek_route`) are given: what :func:`make_response` then :func:`encode` would
+    produce, built without a :class:`Message`. The server's hot path uses it.
+    """
+    return b"".join(
+        (
+            _HEAD.pack(MAGIC, version, 0x80 | (flags & 0x63), ser, seq, len(route) + 8 + len(payload)),
+            route,
+            b"\x00\x00\x00\x00",
+            _u32_pack(len(payload)),
+            payload,
+        )
     )

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ProtocolError
 from ..protocol.decoder import FrameDecoder
-from ..protocol.message import Message
 
 if TYPE_CHECKING:
     from .server import Server
@@ -33,8 +32,10 @@ class ServerConnection(asyncio.Protocol):
         self.peer: Any = None
         self.decoder = FrameDecoder(server.limits)
         self.closed = False
-        #: frames decoded but held back because the server is at its concurrency bound
-        self.backlog: deque[Message] = deque()
+        #: close() or abort() was called: read nothing more, dispatch nothing more
+        self.closing = False
+        #: whole frames held back because the server is at its concurrency bound
+        self.backlog: deque[bytes] = deque()
         self._batch: list[bytes] | None = None
         self._paused = False
 
@@ -47,25 +48,27 @@ class ServerConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         error: ProtocolError | None = None
         try:
-            msgs = self.decoder.feed(data)
+            frames = self.decoder.feed_frames(data)
         except ProtocolError as exc:
-            msgs = getattr(exc, "frames", [])
+            frames = getattr(exc, "frames", [])
             error = exc
-        if msgs:
+        if frames:
             self._batch = batch = []
+            server = self.server
             try:
-                handle = self.server._handle
+                handle = server._handle_frame
                 backlog = self.backlog
-                for msg in msgs:
-                    if backlog or self.server._at_capacity():
-                        backlog.append(msg)
-                        self.server._hold(self)
+                for frame in frames:
+                    if self.closing:
+                        break  # a reply closed the connection (auth, plugin, response frame)
+                    if backlog or server._at_capacity():
+                        backlog.append(frame)
+                        server._hold(self)
                     else:
-                        handle(self, msg)
+                        handle(self, frame)
             finally:
                 self._batch = None
-                if batch and self.transport is not None and not self.closed:
-                    self.transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
+                self._flush(batch)
         if error is not None:
             self.server._protocol_error(self, error)
 
@@ -82,6 +85,12 @@ class ServerConnection(asyncio.Protocol):
         self.server._connection_lost(self, exc)
 
     # -- used by the server -------------------------------------------------------------------
+    def _flush(self, batch: list[bytes] | None) -> None:
+        if batch and self.transport is not None and not self.closed:
+            data = batch[0] if len(batch) == 1 else b"".join(batch)
+            batch.clear()
+            self.transport.write(data)
+
     def write(self, frame: bytes) -> None:
         """Queue one whole frame; frames are never interleaved."""
         if self._batch is not None:
@@ -101,10 +110,15 @@ class ServerConnection(asyncio.Protocol):
 
     def close(self) -> None:
         """Close after flushing what was written."""
+        self.closing = True
         if self.transport is not None and not self.closed:
+            # replies batched during this read (say the error reply that explains the close) go out
+            # first: a transport drops writes made after close()
+            self._flush(self._batch)
             self.transport.close()
 
     def abort(self) -> None:
+        self.closing = True
         if self.transport is not None:
             self.transport.abort()
 

@@ -20,7 +20,7 @@ from ..errors import CodecError, ProtocolError, RegistrationError, RpcxError
 from ..protocol.constants import AUTH_KEY, SERVER_TIMEOUT, MessageType, SerializeType
 from ..protocol.decoder import Limits
 from ..protocol.heartbeat import heartbeat_echo
-from ..protocol.message import Message, encode, make_response
+from ..protocol.message import Message, encode, encode_plain_response, make_response, parse_frame, peek_route
 from ..transport.base import Listener, listen, parse_address
 from .connection import ServerConnection
 from .context import Context, _current
@@ -102,10 +102,13 @@ class Server:
         self._inflight = 0
         self._idle: asyncio.Event | None = None
         self._held: set[ServerConnection] = set()
+        self._releasing = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._push_seq = itertools.count(1)
         self._shutting_down = False
         self._closed: asyncio.Event | None = None
+        #: raw route (path and method sections) -> method, for plain methods served on the hot path
+        self._fast: dict[bytes, MethodInfo] = {}
 
     # -- registration -----------------------------------------------------------------------------
     def register(self, obj: Any, metadata: str = "", *, name: str | None = None, methods: list[str] | None = None) -> None:
@@ -116,6 +119,7 @@ class Server:
         """Register ``obj`` under an explicit service name (Go's ``RegisterName``)."""
         svc = build_service(name, obj, methods, metadata)
         self._run_register_hooks("register", name, obj, metadata)
+        self._fast.clear()
         existing = self.services.get(name)
         if existing is not None:
             existing.methods.update(svc.methods)
@@ -131,6 +135,7 @@ class Server:
         self._run_register_hooks("register_function", service_path, entries[0][0], fn, metadata)
         svc = self.services.setdefault(service_path, Service(name=service_path, metadata=metadata))
         svc.methods.update(entries)
+        self._fast.clear()
 
     def _run_register_hooks(self, hook: str, *args: Any) -> None:
         errors = []
@@ -314,23 +319,61 @@ class Server:
 
     def _end(self) -> None:
         self._inflight -= 1
-        if self._held and not self._at_capacity():
+        # a sync call released from the backlog ends inside _release_held: its loop carries on,
+        # re-entering it here would recurse once per held frame
+        if self._held and not self._releasing and not self._at_capacity():
             self._release_held()
         if self._inflight == 0 and self._idle is not None:
             self._idle.set()
 
     def _release_held(self) -> None:
-        for conn in list(self._held):
-            while conn.backlog and not self._at_capacity():
-                self._handle(conn, conn.backlog.popleft())
-            if not conn.backlog:
-                self._held.discard(conn)
-                if not self._shutting_down:
-                    conn.resume()
-            if self._at_capacity():
-                return
+        self._releasing = True
+        try:
+            for conn in list(self._held):
+                while conn.backlog and not conn.closing and not self._at_capacity():
+                    self._handle_frame(conn, conn.backlog.popleft())
+                if conn.closing:
+                    conn.backlog.clear()
+                if not conn.backlog:
+                    self._held.discard(conn)
+                    if not self._shutting_down:
+                        conn.resume()
+                if self._at_capacity():
+                    return
+        finally:
+            self._releasing = False
 
     # -- dispatch -------------------------------------------------------------------------------
+    def _handle_frame(self, conn: ServerConnection, frame: bytes) -> None:
+        """Dispatch one whole frame. The hot path serves a plain request (no metadata, flags,
+        compression, auth or plugins) to a plain ``def`` method straight from the raw header,
+        without building a :class:`Message`; everything else goes through :meth:`_handle`.
+        """
+        head = peek_route(frame)
+        if head is not None and not head[1] & 0xFC and not head[5] and self.auth is None and not self.plugins.plugins:
+            minfo = self._fast.get(head[4])
+            if minfo is not None:
+                version, flags, ser, seq, route, _mdl, poff = head
+                try:
+                    codec = self.codecs.get(ser >> 4)
+                    if minfo.takes_args:
+                        reply = minfo.func(codec.decode(frame[poff:], minfo.arg_type))
+                    else:
+                        reply = minfo.func()
+                    payload = codec.encode(reply)
+                except Exception as exc:  # noqa: BLE001 - becomes the error reply
+                    req = parse_frame(frame)
+                    self._reply_error(conn, req, self._error_text(exc), None, exc)
+                    return
+                conn.write(encode_plain_response(version, flags, ser, seq, route, payload))
+                return
+        try:
+            msg = parse_frame(frame, max_decompressed_length=self.limits.max_decompressed_length)
+        except ProtocolError as exc:
+            self._protocol_error(conn, exc)
+            return
+        self._handle(conn, msg)
+
     def _handle(self, conn: ServerConnection, req: Message) -> None:
         """Dispatch one decoded frame. Never raises: every failure becomes a reply or a close."""
         if req.heartbeat:
@@ -380,7 +423,9 @@ class Server:
             and not plugins.post_call
             and not plugins.pre_handle_request
         ):
-            # fast path: a plain method, run now on the loop
+            # a plain method, run now on the loop
+            if not minfo.takes_ctx and not plugins.plugins and not req.metadata:
+                self._fast[_route(req)] = minfo
             self._begin()
             try:
                 args = codec.decode(req.payload, minfo.arg_type) if minfo.takes_args else None
@@ -391,7 +436,7 @@ class Server:
                     _current.reset(token)
                 payload = codec.encode(reply)
             except Exception as exc:  # noqa: BLE001 - becomes the error reply
-                self._reply_error(conn, req, self._error_text(exc), ctx._res_md)
+                self._reply_error(conn, req, self._error_text(exc), ctx._res_md, exc)
             else:
                 if not req.oneway:
                     self._write_response(conn, req, make_response(req, payload, ctx._res_md), None)
@@ -433,7 +478,8 @@ class Server:
             if minfo.takes_args:
                 args = codec.decode(req.payload, minfo.arg_type)
             for h in self.plugins.pre_call:
-                args = await _maybe(h(ctx, svc.name, minfo.name, args))
+                # hooks see the method name as called on the wire, as Go passes req.ServiceMethod
+                args = await _maybe(h(ctx, svc.name, req.service_method, args))
             if minfo.is_async:
                 reply = await self._await_with_deadline(_invoke(minfo, ctx, args), ctx)
             elif self.sync_in_thread:
@@ -446,7 +492,7 @@ class Server:
             err = exc
         for h in self.plugins.post_call:
             try:
-                reply = await _maybe(h(ctx, svc.name, minfo.name, args, reply, err))
+                reply = await _maybe(h(ctx, svc.name, req.service_method, args, reply, err))
             except Exception as exc:  # noqa: BLE001
                 if err is None:
                     err = exc
@@ -502,6 +548,12 @@ class Server:
         conn.write(encode(res))
         for h in plugins.post_write_response:
             h(req, res, err)
+
+
+def _route(req: Message) -> bytes:
+    path = req.service_path.encode("utf-8", "surrogateescape")
+    method = req.service_method.encode("utf-8", "surrogateescape")
+    return len(path).to_bytes(4, "big") + path + len(method).to_bytes(4, "big") + method
 
 
 def _invoke(minfo: MethodInfo, ctx: Context, args: Any) -> Any:
