@@ -19,6 +19,7 @@ example: setup
 # Builds the Go interop peers (cached outside the repo) and runs every test.
 test: setup
 	bash tests/interop/build.sh
+	$(PY) -m mypy rpcx
 	$(PY) -m pytest
 
 bench: setup

@@ -34,7 +34,7 @@ def _zero(tp: Any) -> Any:
         return (origin or tp)()
     if origin is dict or tp is dict:
         return {}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build_zero(tp)
     if tp in (int, float, str, bytes, bool):
         return tp()
@@ -123,6 +123,9 @@ class Converter:
             for a in args:
                 if a is not _NoneType:
                     return self._from(tree, a)
+        if tree is None:
+            # Go: JSON null and msgpack nil leave the zero value (0, "", false, nil slice/map)
+            return _zero(tp)
         if origin in (list, tuple, set, frozenset):
             (item,) = typing.get_args(tp)[:1] or (Any,)
             if tree is None:
@@ -133,7 +136,7 @@ class Converter:
             if tree is None:
                 return {}
             return {k: self._from(v, vt) for k, v in tree.items()}
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             return self._dataclass(tree, tp)
         if tp is bytes:
             if isinstance(tree, str) and self.bytes_as_base64:
@@ -142,17 +145,25 @@ class Converter:
                 return b""
             return bytes(tree) if not isinstance(tree, str) else tree.encode()
         if tp is int:
-            if isinstance(tree, bool) or not isinstance(tree, (int, float)):
+            # Go's encoding/json and vmihailenco/msgpack both refuse a float (even 1.0) for an int
+            if isinstance(tree, bool) or not isinstance(tree, int):
                 raise CodecError(f"expected an integer, got {type(tree).__name__}")
             return int(tree)
         if tp is float:
+            if isinstance(tree, bool) or not isinstance(tree, (int, float)):
+                raise CodecError(f"expected a number, got {type(tree).__name__}")
             return float(tree)
         if tp is str:
+            if isinstance(tree, (bytes, bytearray)):
+                # msgpack bin into a Go string is accepted by vmihailenco/msgpack
+                return bytes(tree).decode("utf-8", "surrogateescape")
             if not isinstance(tree, str):
                 raise CodecError(f"expected a string, got {type(tree).__name__}")
             return tree
         if tp is bool:
-            return bool(tree)
+            if not isinstance(tree, bool):
+                raise CodecError(f"expected a boolean, got {type(tree).__name__}")
+            return tree
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
             return tp(tree)
         if isinstance(tp, type) and tp in (list, dict):

@@ -53,7 +53,8 @@ class ServerConnection(asyncio.Protocol):
             frames = getattr(exc, "frames", [])
             error = exc
         if frames:
-            self._batch = batch = []
+            batch: list[bytes] = []
+            self._batch = batch
             server = self.server
             try:
                 handle = server._handle_frame

@@ -1,7 +1,10 @@
 """Server plugin hooks, named after Go's (layer: server).
 
 A plugin is any object; each hook is a method it may define, looked up once when the plugin is
-added, so an unused hook costs nothing per call. Hooks may be plain or ``async`` functions.
+added, so an unused hook costs nothing per call. The hooks around a call (``pre_handle_request``,
+``pre_call``, ``post_call``, ``pre_write_request``, ``post_write_request``) may be plain or ``async``
+functions; the others run synchronously in the read path and must be plain functions
+(:meth:`PluginContainer.add` refuses an ``async`` one rather than never awaiting it).
 
 =====================  ==============================================  ==============================
 hook                   when                                            effect of raising / returning
@@ -33,9 +36,10 @@ heartbeat_request      a heartbeat arrived                             ignored
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
-__all__ = ["PluginContainer", "HOOKS"]
+__all__ = ["PluginContainer", "HOOKS", "ASYNC_HOOKS"]
 
 HOOKS = (
     "register",
@@ -54,9 +58,32 @@ HOOKS = (
     "heartbeat_request",
 )
 
+#: hooks the server awaits; every other hook is called synchronously
+ASYNC_HOOKS = frozenset(
+    {"pre_handle_request", "pre_call", "post_call", "pre_write_request", "post_write_request"}
+)
+
+
+Hook = Callable[..., Any]
+
 
 class PluginContainer:
     """Plugins in the order they were added, with one list of bound hooks per hook name."""
+
+    register: list[Hook]
+    unregister: list[Hook]
+    register_function: list[Hook]
+    post_conn_accept: list[Hook]
+    post_conn_close: list[Hook]
+    post_read_request: list[Hook]
+    pre_handle_request: list[Hook]
+    pre_call: list[Hook]
+    post_call: list[Hook]
+    pre_write_response: list[Hook]
+    post_write_response: list[Hook]
+    pre_write_request: list[Hook]
+    post_write_request: list[Hook]
+    heartbeat_request: list[Hook]
 
     def __init__(self) -> None:
         self.plugins: list[Any] = []
@@ -64,6 +91,13 @@ class PluginContainer:
             setattr(self, hook, [])
 
     def add(self, plugin: Any) -> None:
+        for hook in HOOKS:
+            fn = getattr(plugin, hook, None)
+            if hook not in ASYNC_HOOKS and callable(fn) and inspect.iscoroutinefunction(fn):
+                raise TypeError(
+                    f"{type(plugin).__name__}.{hook} must be a plain function: the server calls it "
+                    f"synchronously (async hooks: {', '.join(sorted(ASYNC_HOOKS))})"
+                )
         self.plugins.append(plugin)
         for hook in HOOKS:
             fn = getattr(plugin, hook, None)
