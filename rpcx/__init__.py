@@ -3,32 +3,84 @@
 >>> from rpcx import Server, XClient, FailMode, SelectMode, Peer2PeerDiscovery
 """
 
-from .client import (
-    BlockingClient,
-    BlockingXClient,
-    Client,
-    FailMode,
-    Heartbeat,
-    KVPair,
-    MultipleServersDiscovery,
-    Option,
-    Peer2PeerDiscovery,
-    SelectMode,
-    XClient,
-)
-from .errors import (
-    CallTimeoutError,
-    ClientClosedError,
-    CodecError,
-    ConnectionClosedError,
-    NoServerAvailableError,
-    ProtocolError,
-    RpcxConnectionError,
-    RpcxError,
-    ServiceError,
-)
-from .protocol import CompressType, Limits, Message, SerializeType
-from .server import Context, Server, current_context, rpc_method
+from typing import TYPE_CHECKING, Any
+
+# Public names resolve lazily (PEP 562), so ``import rpcx.protocol`` stays standard-library only:
+# the sans-IO core must not drag in asyncio, sockets or codecs.
+_EXPORTS = {
+    "BlockingClient": "client",
+    "BlockingXClient": "client",
+    "Client": "client",
+    "FailMode": "client",
+    "Heartbeat": "client",
+    "KVPair": "client",
+    "MultipleServersDiscovery": "client",
+    "Option": "client",
+    "Peer2PeerDiscovery": "client",
+    "SelectMode": "client",
+    "XClient": "client",
+    "CallTimeoutError": "errors",
+    "ClientClosedError": "errors",
+    "CodecError": "errors",
+    "ConnectionClosedError": "errors",
+    "NoServerAvailableError": "errors",
+    "ProtocolError": "errors",
+    "RpcxConnectionError": "errors",
+    "RpcxError": "errors",
+    "ServiceError": "errors",
+    "CompressType": "protocol",
+    "Limits": "protocol",
+    "Message": "protocol",
+    "SerializeType": "protocol",
+    "Context": "server",
+    "Server": "server",
+    "current_context": "server",
+    "rpc_method": "server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rpcx' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_EXPORTS))
+
+
+if TYPE_CHECKING:
+    from .client import (
+        BlockingClient,
+        BlockingXClient,
+        Client,
+        FailMode,
+        Heartbeat,
+        KVPair,
+        MultipleServersDiscovery,
+        Option,
+        Peer2PeerDiscovery,
+        SelectMode,
+        XClient,
+    )
+    from .errors import (
+        CallTimeoutError,
+        ClientClosedError,
+        CodecError,
+        ConnectionClosedError,
+        NoServerAvailableError,
+        ProtocolError,
+        RpcxConnectionError,
+        RpcxError,
+        ServiceError,
+    )
+    from .protocol import CompressType, Limits, Message, SerializeType
+    from .server import Context, Server, current_context, rpc_method
 
 __version__ = "0.1.0"
 
