@@ -65,9 +65,11 @@ class Converter:
     Args(A=1, B=2)
     """
 
-    def __init__(self, *, bytes_as_base64: bool, case_insensitive: bool) -> None:
+    def __init__(self, *, bytes_as_base64: bool, case_insensitive: bool, array_as_struct: bool = False) -> None:
         self.bytes_as_base64 = bytes_as_base64
         self.case_insensitive = case_insensitive
+        #: accept an array of field-count length for a struct (vmihailenco/msgpack does; encoding/json does not)
+        self.array_as_struct = array_as_struct
         self._dc_out: dict[type, list[tuple[str, str]]] = {}
         self._dc_in: dict[type, tuple[dict[str, tuple[str, Any]], list[str]]] = {}
 
@@ -128,8 +130,9 @@ class Converter:
             return _zero(tp)
         if origin in (list, tuple, set, frozenset):
             (item,) = typing.get_args(tp)[:1] or (Any,)
-            if tree is None:
-                return origin()
+            if not isinstance(tree, (list, tuple)):
+                # Go refuses a string or an object for a slice; iterating one would split it silently
+                raise CodecError(f"expected an array, got {type(tree).__name__}")
             return origin(self._from(v, item) for v in tree)
         if origin is dict:
             kt, vt = typing.get_args(tp) or (Any, Any)
@@ -140,7 +143,8 @@ class Converter:
             return self._dataclass(tree, tp)
         if tp is bytes:
             if isinstance(tree, str) and self.bytes_as_base64:
-                return base64.b64decode(tree)
+                # Go's base64.StdEncoding: padded standard alphabet, CR/LF ignored, anything else an error
+                return base64.b64decode(tree.replace("\r", "").replace("\n", ""), validate=True)
             if tree is None:
                 return b""
             return bytes(tree) if not isinstance(tree, str) else tree.encode()
@@ -191,7 +195,7 @@ class Converter:
         by_key, required = spec
         if tree is None:
             return _build_zero(cls)
-        if isinstance(tree, (list, tuple)):
+        if isinstance(tree, (list, tuple)) and self.array_as_struct:
             # vmihailenco/msgpack accepts an array whose length equals the field count
             if len(tree) != len(by_key):
                 raise CodecError(f"array of {len(tree)} items cannot fill {cls.__name__}")

@@ -27,7 +27,7 @@ class JSONCodec:
 
     def __init__(self) -> None:
         self._conv = Converter(bytes_as_base64=True, case_insensitive=True)
-        self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
     def encode(self, obj: Any) -> bytes:
         try:
@@ -37,7 +37,8 @@ class JSONCodec:
 
     def decode(self, data: bytes, into: Any = None) -> Any:
         try:
-            tree = json.loads(data) if data else None
+            # Go reads UTF-8 only and turns invalid bytes into U+FFFD instead of failing
+            tree = json.loads(bytes(data).decode("utf-8", "replace")) if data else None
         except ValueError as exc:
             raise CodecError(f"json: {exc}") from None
         return self._conv.from_wire(tree, into)

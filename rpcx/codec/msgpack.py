@@ -27,8 +27,8 @@ class MsgpackCodec:
     name = "msgpack"
 
     def __init__(self) -> None:
-        self._conv = Converter(bytes_as_base64=False, case_insensitive=False)
-        self._packer = msgpack.Packer(use_bin_type=True, autoreset=True)
+        self._conv = Converter(bytes_as_base64=False, case_insensitive=False, array_as_struct=True)
+        self._packer = msgpack.Packer(use_bin_type=True, autoreset=True, unicode_errors="surrogateescape")
 
     def encode(self, obj: Any) -> bytes:
         try:
@@ -39,7 +39,12 @@ class MsgpackCodec:
 
     def decode(self, data: bytes, into: Any = None) -> Any:
         try:
-            tree = msgpack.unpackb(data, raw=False, strict_map_key=False) if data else None
-        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+            # Go strings are arbitrary bytes: keep invalid UTF-8 losslessly, as metadata does
+            tree = (
+                msgpack.unpackb(data, raw=False, strict_map_key=False, unicode_errors="surrogateescape")
+                if data
+                else None
+            )
+        except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
             raise CodecError(f"msgpack: {exc}") from None
         return self._conv.from_wire(tree, into)

@@ -62,5 +62,8 @@ class ProtobufCodec:
         except DecodeError as exc:
             raise CodecError(f"proto: {exc}") from None
         if pb is not None:
-            return into(**{f.name: getattr(msg, f.name) for f in dataclasses.fields(into)})
+            try:
+                return into(**{f.name: getattr(msg, f.name) for f in dataclasses.fields(into)})
+            except (AttributeError, TypeError, ValueError) as exc:
+                raise CodecError(f"proto: cannot build {into.__name__} from {pb.__name__}: {exc}") from None
         return msg

@@ -39,22 +39,33 @@ class GzipCompressor:
         return c.compress(data) + c.flush()
 
     def unzip(self, data: bytes, limit: int) -> bytes:
-        d = zlib.decompressobj(31)
+        # Go's gzip.Reader is multistream: concatenated members inflate to their concatenation, and
+        # bytes after a member that do not start another member are an error, not silently dropped.
+        parts: list[bytes] = []
+        size = 0
+        rest = bytes(data)
         try:
-            if limit > 0:
-                out = d.decompress(data, limit + 1)
-                if len(out) > limit or d.unconsumed_tail:
+            while True:
+                d = zlib.decompressobj(31)
+                if limit > 0:
+                    # room >= 1 here (size <= limit), so zlib's "0 means unbounded" never applies
+                    chunk = d.decompress(rest, limit + 1 - size)
+                    if size + len(chunk) > limit or d.unconsumed_tail:
+                        raise DecompressedTooLargeError(limit)
+                else:
+                    chunk = d.decompress(rest)
+                chunk += d.flush()
+                size += len(chunk)
+                if limit > 0 and size > limit:
                     raise DecompressedTooLargeError(limit)
-            else:
-                out = d.decompress(data)
-            out += d.flush()
+                if not d.eof:
+                    raise MalformedFrameError("bad gzip payload: stream is truncated")
+                parts.append(chunk)
+                rest = d.unused_data
+                if not rest:
+                    return b"".join(parts)
         except zlib.error as exc:
             raise MalformedFrameError(f"bad gzip payload: {exc}") from None
-        if limit > 0 and len(out) > limit:
-            raise DecompressedTooLargeError(limit)
-        if not d.eof:
-            raise MalformedFrameError("bad gzip payload: stream is truncated")
-        return out
 
 
 #: Registered compressors. Per-process like Go's ``protocol.Compressors``; add entries for 2..7.

@@ -341,10 +341,10 @@ def peek_route(frame: bytes) -> tuple[int, int, int, int, bytes, int, int] | Non
     >>> seq, route[4:9], route[13:]
     (3, b'Arith', b'Mul')
     """
-    _magic, version, flags, ser, seq, _total = _HEAD.unpack_from(frame)
     n = len(frame)
     if n < 32:
         return None
+    _magic, version, flags, ser, seq, _total = _HEAD.unpack_from(frame)
     (pl,) = _u32_from(frame, 16)
     mpos = 20 + pl
     if mpos + 12 > n:
@@ -356,6 +356,11 @@ def peek_route(frame: bytes) -> tuple[int, int, int, int, bytes, int, int] | Non
     (mdl,) = _u32_from(frame, meta)
     payload = meta + 8 + mdl
     if payload > n:
+        return None
+    # parse_frame rejects a payload length that overruns the frame; agree with it, so the same bytes
+    # are not served by one dispatch path and refused by the other
+    (pdl,) = _u32_from(frame, payload - 4)
+    if payload + pdl > n:
         return None
     return version, flags, ser, seq, frame[16:meta], mdl, payload
 
