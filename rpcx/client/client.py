@@ -79,6 +79,7 @@ class Client:
         self._close_reason: BaseException | None = None
         self._done: asyncio.Future[None] | None = None
         self._hb_task: asyncio.Task[None] | None = None
+        self._push_tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
     @classmethod
@@ -150,13 +151,22 @@ class Client:
                 try:
                     r = self.on_push(msg)
                     if asyncio.iscoroutine(r):
-                        asyncio.get_running_loop().create_task(r)
+                        # keep a reference: the loop holds tasks only weakly, and an unreferenced
+                        # task can be garbage-collected before it finishes
+                        task = asyncio.get_running_loop().create_task(r)
+                        self._push_tasks.add(task)
+                        task.add_done_callback(self._push_done)
                 except Exception:  # noqa: BLE001
                     log.exception("push handler failed")
             else:
                 log.debug("dropping push %s.%s: no push handler", msg.service_path, msg.service_method)
         else:
             log.warning("unexpected request frame from server %s (seq %d), ignored", self.address, msg.seq)
+
+    def _push_done(self, task: asyncio.Task[Any]) -> None:
+        self._push_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("push handler failed", exc_info=task.exception())
 
     def _abort(self, exc: BaseException) -> None:
         self._close_reason = exc

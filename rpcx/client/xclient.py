@@ -18,6 +18,7 @@ from ..codec.base import CodecRegistry
 from ..errors import (
     CallTimeoutError,
     ClientClosedError,
+    CodecError,
     NoServerAvailableError,
     RpcxError,
     ServiceError,
@@ -31,6 +32,10 @@ from .selector import Selector, filter_servers, new_selector
 __all__ = ["XClient"]
 
 log = logging.getLogger("rpcx.client")
+
+#: errors that say nothing about the connection: never retried, and the connection is kept. A
+#: CodecError is the payload's fault (Go reports a reply decode failure as a ServiceError).
+_NOT_RETRIED = (ServiceError, CallTimeoutError, CodecError, ClientClosedError)
 
 
 class XClient:
@@ -65,7 +70,9 @@ class XClient:
         self._servers = filter_servers(discovery.get_services(), option.group)
         self.selector: Selector = new_selector(select_mode, self._servers)
         self._clients: dict[str, Client] = {}
-        self._dialing: dict[str, asyncio.Future[Client]] = {}
+        self._dialing: dict[str, asyncio.Task[Client]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._draining: set[Client] = set()
         self._closed = False
         self._watch_task: asyncio.Task[None] | None = None
         self._watch: AsyncIterator[list[KVPair]] | None = discovery.watch()
@@ -89,8 +96,9 @@ class XClient:
         self.selector.update_server(self._servers)
         for key in list(self._clients):
             if key not in self._servers:
-                client = self._clients.pop(key)
-                asyncio.get_running_loop().create_task(client.aclose())
+                # calls in flight on a server that left the list still get their replies (a server
+                # marked inactive to drain, say); the connection closes once they are done
+                self._close_when_idle(self._clients.pop(key))
         log.info("%s: servers now %s", self.service_path, sorted(self._servers))
 
     def _ensure_watch(self) -> None:
@@ -104,25 +112,47 @@ class XClient:
 
     # -- connections ----------------------------------------------------------------------------
     async def _get_client(self, key: str) -> Client:
+        if self._closed:
+            raise ClientClosedError("xClient is shut down")
         client = self._clients.get(key)
         if client is not None and not client.closed:
             return client
-        pending = self._dialing.get(key)
-        if pending is not None:  # merge concurrent dials of one key (Go: singleflight)
-            return await asyncio.shield(pending)
-        fut: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
-        self._dialing[key] = fut
-        try:
-            client = await Client.connect(key, self.option, codecs=self.codecs, on_push=self.on_push)
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # mark retrieved
-            raise
-        finally:
-            self._dialing.pop(key, None)
+        task = self._dialing.get(key)
+        if task is None:
+            # merge concurrent dials of one key (Go: singleflight). The dial is its own task, so a
+            # caller that is cancelled (a timeout, a Failbackup loser) does not cancel it for others
+            task = asyncio.get_running_loop().create_task(self._dial(key))
+            self._dialing[key] = task
+            task.add_done_callback(lambda t: self._dial_done(key, t))
+        return await asyncio.shield(task)
+
+    async def _dial(self, key: str) -> Client:
+        client = await Client.connect(key, self.option, codecs=self.codecs, on_push=self.on_push)
+        if self._closed:  # aclose() ran while we dialled: do not leak the connection
+            await client.aclose()
+            raise ClientClosedError("xClient is shut down")
         self._clients[key] = client
-        fut.set_result(client)
         return client
+
+    def _dial_done(self, key: str, task: asyncio.Task[Client]) -> None:
+        if self._dialing.get(key) is task:
+            del self._dialing[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here, so a dial nobody waits for any more logs nothing
+
+    def _close_when_idle(self, client: Client) -> None:
+        async def close() -> None:
+            try:
+                while client.pending and not client.closed:
+                    await asyncio.sleep(0.05)
+            finally:
+                self._draining.discard(client)
+                await client.aclose()
+
+        self._draining.add(client)
+        task = asyncio.get_running_loop().create_task(close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _remove_client(self, key: str, client: Client | None) -> None:
         if client is not None and self._clients.get(key) is client:
@@ -178,7 +208,7 @@ class XClient:
             client = await self._get_client(key)
             try:
                 return await attempt(client)
-            except (ServiceError, CallTimeoutError):
+            except _NOT_RETRIED:
                 raise
             except RpcxError:
                 self._remove_client(key, client)
@@ -198,7 +228,7 @@ class XClient:
                     key = self._select(method, args)
                 client = await self._get_client(key)
                 return await attempt(client)
-            except (ServiceError, CallTimeoutError, asyncio.CancelledError):
+            except _NOT_RETRIED:
                 raise
             except RpcxError as exc:
                 last = exc
@@ -222,7 +252,7 @@ class XClient:
                     self.service_path, method, args, reply_type,
                     metadata=self._metadata(metadata, deadline), response_metadata=md, timeout=remaining,
                 )
-            except (ServiceError, CallTimeoutError):
+            except _NOT_RETRIED:
                 raise
             except RpcxError:
                 self._remove_client(key, client)
@@ -301,7 +331,9 @@ class XClient:
         self._closed = True
         if self._watch_task is not None:
             self._watch_task.cancel()
-        clients, self._clients = list(self._clients.values()), {}
+        clients, self._clients = list(self._clients.values()) + list(self._draining), {}
+        for t in list(self._closing):
+            t.cancel()
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
     async def __aenter__(self) -> "XClient":

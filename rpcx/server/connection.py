@@ -36,8 +36,11 @@ class ServerConnection(asyncio.Protocol):
         self.closing = False
         #: whole frames held back because the server is at its concurrency bound
         self.backlog: deque[bytes] = deque()
+        self.backlog_bytes = 0
         self._batch: list[bytes] | None = None
         self._paused = False
+        self._write_blocked = False
+        self._reading_paused = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -62,8 +65,13 @@ class ServerConnection(asyncio.Protocol):
                 for frame in frames:
                     if self.closing:
                         break  # a reply closed the connection (auth, plugin, response frame)
-                    if backlog or server._at_capacity():
+                    if frame[2] & 0x40:
+                        # a heartbeat is answered at once, even at the concurrency bound (Go answers
+                        # them in its read loop): a busy server must not look like a dead one
+                        handle(self, frame)
+                    elif backlog or server._at_capacity():
                         backlog.append(frame)
+                        self.backlog_bytes += len(frame)
                         server._hold(self)
                     else:
                         handle(self, frame)
@@ -83,6 +91,7 @@ class ServerConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.backlog.clear()
+        self.backlog_bytes = 0
         self.server._connection_lost(self, exc)
 
     # -- used by the server -------------------------------------------------------------------
@@ -99,15 +108,36 @@ class ServerConnection(asyncio.Protocol):
         elif not self.closed and self.transport is not None:
             self.transport.write(frame)
 
+    # Reading stops for either of two reasons, and resumes only when neither holds: the server
+    # holds it (at its concurrency bound, or shutting down), or the peer is not reading its replies.
     def pause(self) -> None:
-        if not self._paused and not self.closed and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
+        self._paused = True
+        self._update_reading()
 
     def resume(self) -> None:
-        if self._paused and not self.closed and self.transport is not None:
-            self._paused = False
-            self.transport.resume_reading()
+        self._paused = False
+        self._update_reading()
+
+    def pause_writing(self) -> None:
+        # asyncio calls this when replies queue past the high-water mark: a peer that pipelines
+        # requests without reading the replies must not make the server buffer them without bound
+        self._write_blocked = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._write_blocked = False
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        if self.closed or self.transport is None:
+            return
+        want_paused = self._paused or self._write_blocked
+        if want_paused != self._reading_paused:
+            self._reading_paused = want_paused
+            if want_paused:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
 
     def close(self) -> None:
         """Close after flushing what was written."""

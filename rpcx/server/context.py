@@ -89,3 +89,27 @@ class Context:
 
     def __repr__(self) -> str:
         return f"<Context {self.service_path}.{self.service_method} seq={self.seq} peer={self.peer}>"
+
+
+class _FrameContext(Context):
+    """The context of a call served on the server's hot path, straight from the raw frame: the
+    :class:`Message` is parsed only if the handler looks at the request (via :func:`current_context`).
+    """
+
+    __slots__ = ("_frame", "_req")
+
+    def __init__(self, frame: bytes, connection: "ServerConnection") -> None:
+        self._frame = frame
+        self._req: "Message | None" = None
+        self.connection = connection
+        self.deadline = None
+        self._res_md = None
+        self.values = {}
+
+    @property
+    def request(self) -> "Message":  # type: ignore[override]
+        if self._req is None:
+            from ..protocol.message import parse_frame
+
+            self._req = parse_frame(self._frame)
+        return self._req

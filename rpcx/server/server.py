@@ -23,7 +23,7 @@ from ..protocol.heartbeat import heartbeat_echo
 from ..protocol.message import Message, encode, encode_plain_response, make_response, parse_frame, peek_route
 from ..transport.base import Listener, listen, parse_address
 from .connection import ServerConnection
-from .context import Context, _current
+from .context import Context, _current, _FrameContext
 from .plugins import PluginContainer
 from .service import MethodInfo, Service, build_function, build_service
 
@@ -32,6 +32,11 @@ __all__ = ["Server"]
 log = logging.getLogger("rpcx.server")
 
 AuthFunc = Callable[[Context, str], Any]
+
+
+#: frames a connection may have waiting behind ``max_concurrent_calls`` before the server stops
+#: reading from it (heartbeats are still read and answered up to this point)
+HELD_BYTES_PER_CONNECTION = 256 * 1024
 
 
 class _Deadline(Exception):
@@ -291,11 +296,15 @@ class Server:
         log.debug("connection from %s", conn.peer)
 
     def _connection_lost(self, conn: ServerConnection, exc: Exception | None) -> None:
+        accepted = conn in self.connections
         self.connections.discard(conn)
         self._held.discard(conn)
-        for h in self.plugins.post_conn_close:
+        # as Go: only connections that were accepted (not refused by post_conn_accept or by a
+        # shutdown) are reported closed, and a hook returning False stops the chain
+        for h in self.plugins.post_conn_close if accepted else ():
             try:
-                h(conn)
+                if h(conn) is False:
+                    break
             except Exception:  # noqa: BLE001
                 log.exception("post_conn_close hook failed")
         log.debug("connection from %s closed%s", conn.peer, f": {exc}" if exc else "")
@@ -310,7 +319,10 @@ class Server:
 
     def _hold(self, conn: ServerConnection) -> None:
         self._held.add(conn)
-        conn.pause()
+        # keep reading (and answering heartbeats) until the held frames pass a bound, like Go's
+        # pool queue; then stop reading that peer until its backlog drains
+        if conn.backlog_bytes >= HELD_BYTES_PER_CONNECTION:
+            conn.pause()
 
     def _begin(self) -> None:
         self._inflight += 1
@@ -331,9 +343,12 @@ class Server:
         try:
             for conn in list(self._held):
                 while conn.backlog and not conn.closing and not self._at_capacity():
-                    self._handle_frame(conn, conn.backlog.popleft())
+                    frame = conn.backlog.popleft()
+                    conn.backlog_bytes -= len(frame)
+                    self._handle_frame(conn, frame)
                 if conn.closing:
                     conn.backlog.clear()
+                    conn.backlog_bytes = 0
                 if not conn.backlog:
                     self._held.discard(conn)
                     if not self._shutting_down:
@@ -354,6 +369,9 @@ class Server:
             minfo = self._fast.get(head[4])
             if minfo is not None:
                 version, flags, ser, seq, route, _mdl, poff = head
+                # current_context() works here too; the request is parsed only if it is looked at
+                ctx = _FrameContext(frame, conn)
+                token = _current.set(ctx)
                 try:
                     codec = self.codecs.get(ser >> 4)
                     if minfo.takes_args:
@@ -362,10 +380,14 @@ class Server:
                         reply = minfo.func()
                     payload = codec.encode(reply)
                 except Exception as exc:  # noqa: BLE001 - becomes the error reply
-                    req = parse_frame(frame)
-                    self._reply_error(conn, req, self._error_text(exc), None, exc)
+                    self._reply_error(conn, ctx.request, self._error_text(exc), ctx._res_md, exc)
                     return
-                conn.write(encode_plain_response(version, flags, ser, seq, route, payload))
+                finally:
+                    _current.reset(token)
+                if ctx._res_md:
+                    conn.write(encode(make_response(ctx.request, payload, ctx._res_md)))
+                else:
+                    conn.write(encode_plain_response(version, flags, ser, seq, route, payload))
                 return
         try:
             msg = parse_frame(frame, max_decompressed_length=self.limits.max_decompressed_length)
@@ -512,11 +534,14 @@ class Server:
         if ctx.deadline is None:
             return await aw
         remaining = ctx.deadline - time.monotonic()
+        cm = asyncio.timeout(max(remaining, 0))
         try:
-            async with asyncio.timeout(max(remaining, 0)):
+            async with cm:
                 return await aw
         except TimeoutError:
-            if time.monotonic() >= ctx.deadline:
+            # ask the timeout itself: comparing clocks is wrong where loop.time() is not
+            # time.monotonic() (uvloop's millisecond clock can fire just before the deadline)
+            if cm.expired():
                 raise _Deadline("context deadline exceeded") from None
             raise
 

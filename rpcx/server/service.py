@@ -12,6 +12,7 @@ reachable under its ``CamelCase`` name, and :func:`rpc_method` names a method ex
 from __future__ import annotations
 
 import inspect
+import logging
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -21,6 +22,8 @@ from ..errors import RegistrationError
 __all__ = ["MethodInfo", "Service", "build_service", "build_function", "rpc_method", "go_name"]
 
 _ATTR = "__rpcx_name__"
+
+log = logging.getLogger("rpcx.server")
 
 
 def rpc_method(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -126,7 +129,13 @@ def build_service(name: str, obj: Any, methods: list[str] | None = None, metadat
         names = [wire] if wire else list(dict.fromkeys([attr, go_name(attr)]))
         if wanted is not None and not (wanted & set(names + [attr])):
             continue
-        info = _inspect(names[0], func)
+        try:
+            info = _inspect(names[0], func)
+        except RegistrationError as exc:
+            if wanted is not None:
+                raise  # asked for by name: an error, and nothing is registered (Go v1.9.4)
+            log.warning("%s: skipping %s: %s", name, attr, exc)  # Go skips unsuitable methods with a log
+            continue
         for n in names:
             svc.methods[n] = info
     if wanted is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from typing import Any
 
 from ..errors import RpcxConnectionError
@@ -30,8 +31,11 @@ class UnixListener:
 
 
 async def listen(addr: Address, protocol_factory: ProtocolFactory, *, ssl: Any = None, **_: Any) -> UnixListener:
-    if os.path.exists(addr.address):
-        os.unlink(addr.address)  # a stale socket file from a previous run
+    try:
+        if stat.S_ISSOCK(os.stat(addr.address).st_mode):
+            os.unlink(addr.address)  # a stale socket file from a previous run; never any other file
+    except OSError:
+        pass
     server = await asyncio.get_running_loop().create_unix_server(protocol_factory, addr.address, ssl=ssl)
     return UnixListener(addr.address, server)
 
