@@ -47,23 +47,35 @@ class ProtobufCodec:
             return msg.SerializeToString()
         raise CodecError(f"{type(obj).__name__} is not a proto.Marshaler or pb.Message")
 
+    def __init__(self) -> None:
+        # target type -> (message class, bound dataclass or None); looked up once per type, since
+        # probing a generated class for __protobuf__ costs more than parsing a small message
+        self._targets: dict[Any, tuple[Any, Any]] = {}
+
+    def _target(self, into: Any) -> tuple[Any, Any]:
+        if not isinstance(into, type):
+            raise CodecError(f"{type(into).__name__} instance is not a proto.Unmarshaler  or pb.Message: pass the class")
+        hit = self._targets.get(into)
+        if hit is None:
+            pb = _pb_class(into)
+            target = pb if pb is not None else into
+            if not (isinstance(target, type) and issubclass(target, PbMessage)):
+                raise CodecError(f"{getattr(into, '__name__', into)} is not a proto.Unmarshaler  or pb.Message")
+            hit = (target, into if pb is not None else None)
+            self._targets[into] = hit
+        return hit
+
     def decode(self, data: bytes, into: Any = None) -> Any:
         if into is None or into is bytes:
             return data
-        target = into
-        pb = _pb_class(into)
-        if pb is not None:
-            target = pb
-        if not (isinstance(target, type) and issubclass(target, PbMessage)):
-            raise CodecError(f"{getattr(into, '__name__', into)} is not a proto.Unmarshaler  or pb.Message")
-        msg = target()
+        target, bound = self._target(into)
         try:
-            msg.ParseFromString(data)
+            msg = target.FromString(data)
         except DecodeError as exc:
             raise CodecError(f"proto: {exc}") from None
-        if pb is not None:
+        if bound is not None:
             try:
-                return into(**{f.name: getattr(msg, f.name) for f in dataclasses.fields(into)})
+                return bound(**{f.name: getattr(msg, f.name) for f in dataclasses.fields(bound)})
             except (AttributeError, TypeError, ValueError) as exc:
-                raise CodecError(f"proto: cannot build {into.__name__} from {pb.__name__}: {exc}") from None
+                raise CodecError(f"proto: cannot build {bound.__name__} from {target.__name__}: {exc}") from None
         return msg

@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 _HEAD = struct.Struct(">BBBBQI")
+_HEAD_PATH = struct.Struct(">BBBBQII")  # the header and the service path's length, in one call
 _U32 = struct.Struct(">I")
 _u32_pack = _U32.pack
 _u32_from = _U32.unpack_from
@@ -344,8 +345,7 @@ def peek_route(frame: bytes) -> tuple[int, int, int, int, bytes, int, int] | Non
     n = len(frame)
     if n < 32:
         return None
-    _magic, version, flags, ser, seq, _total = _HEAD.unpack_from(frame)
-    (pl,) = _u32_from(frame, 16)
+    _magic, version, flags, ser, seq, _total, pl = _HEAD_PATH.unpack_from(frame)
     mpos = 20 + pl
     if mpos + 12 > n:
         return None

@@ -8,6 +8,7 @@ It plays the part of Go's ``context.Context`` plus the ``share.ReqMetaDataKey`` 
 from __future__ import annotations
 
 import contextvars
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -20,12 +21,40 @@ __all__ = ["Context", "current_context"]
 _current: contextvars.ContextVar["Context"] = contextvars.ContextVar("rpcx_context")
 
 
+class _HotCall:
+    """The plain call the server's hot path is running inline right now, on the loop's thread.
+
+    Setting two attributes costs less than a context object and a ContextVar set/reset per call;
+    :func:`current_context` builds the context only if a handler asks for it.
+    """
+
+    __slots__ = ("frame", "connection", "thread", "ctx")
+
+    def __init__(self) -> None:
+        self.frame: bytes | None = None
+        self.connection: Any = None
+        self.thread = 0
+        self.ctx: "Context | None" = None
+
+
+_hot = _HotCall()
+_get_ident = threading.get_ident
+
+
 def current_context() -> "Context":
     """The context of the call being served, for handlers that do not take ``ctx``.
 
     Raises :class:`LookupError` outside a call.
     """
-    return _current.get()
+    ctx = _current.get(None)
+    if ctx is not None:
+        return ctx
+    hot = _hot
+    if hot.frame is not None and hot.thread == _get_ident():
+        if hot.ctx is None:
+            hot.ctx = _FrameContext(hot.frame, hot.connection)
+        return hot.ctx
+    raise LookupError("current_context() called outside an rpcx call")
 
 
 class Context:

@@ -23,7 +23,7 @@ from ..protocol.heartbeat import heartbeat_echo
 from ..protocol.message import Message, encode, encode_plain_response, make_response, parse_frame, peek_route
 from ..transport.base import Listener, listen, parse_address
 from .connection import ServerConnection
-from .context import Context, _current, _FrameContext
+from .context import Context, _current, _FrameContext, _get_ident, _hot
 from .plugins import PluginContainer
 from .service import MethodInfo, Service, build_function, build_service
 
@@ -114,6 +114,8 @@ class Server:
         self._closed: asyncio.Event | None = None
         #: raw route (path and method sections) -> method, for plain methods served on the hot path
         self._fast: dict[bytes, MethodInfo] = {}
+        #: serialize byte (type << 4) -> codec, for the hot path
+        self._codec_by_byte: dict[int, Any] = {}
 
     # -- registration -----------------------------------------------------------------------------
     def register(self, obj: Any, metadata: str = "", *, name: str | None = None, methods: list[str] | None = None) -> None:
@@ -366,26 +368,31 @@ class Server:
         """
         head = peek_route(frame)
         if head is not None and not head[1] & 0xFC and not head[5] and self.auth is None and not self.plugins.plugins:
-            minfo = self._fast.get(head[4])
-            if minfo is not None:
-                version, flags, ser, seq, route, _mdl, poff = head
+            version, flags, ser, seq, route, _mdl, poff = head
+            minfo = self._fast.get(route)
+            codec = self._codec_by_byte.get(ser)
+            if minfo is not None and codec is not None:
                 # current_context() works here too; the request is parsed only if it is looked at
-                ctx = _FrameContext(frame, conn)
-                token = _current.set(ctx)
+                hot = _hot
+                hot.frame = frame
+                hot.connection = conn
+                hot.thread = _get_ident()
+                hot.ctx = None
                 try:
-                    codec = self.codecs.get(ser >> 4)
                     if minfo.takes_args:
                         reply = minfo.func(codec.decode(frame[poff:], minfo.arg_type))
                     else:
                         reply = minfo.func()
                     payload = codec.encode(reply)
                 except Exception as exc:  # noqa: BLE001 - becomes the error reply
-                    self._reply_error(conn, ctx.request, self._error_text(exc), ctx._res_md, exc)
+                    hot.frame = None
+                    err_ctx = hot.ctx or _FrameContext(frame, conn)
+                    self._reply_error(conn, err_ctx.request, self._error_text(exc), err_ctx._res_md, exc)
                     return
-                finally:
-                    _current.reset(token)
-                if ctx._res_md:
-                    conn.write(encode(make_response(ctx.request, payload, ctx._res_md)))
+                hot.frame = None
+                used = hot.ctx
+                if used is not None and used._res_md:
+                    conn.write(encode(make_response(used.request, payload, used._res_md)))
                 else:
                     conn.write(encode_plain_response(version, flags, ser, seq, route, payload))
                 return
@@ -440,14 +447,15 @@ class Server:
             self.auth is None
             and not minfo.is_async
             and not self.sync_in_thread
-            and deadline is None
             and not plugins.pre_call
             and not plugins.post_call
             and not plugins.pre_handle_request
         ):
-            # a plain method, run now on the loop
+            # a plain method, run now on the loop. A deadline cannot interrupt it (nor does Go's);
+            # the handler can read ctx.deadline, and the reply goes out as in Go.
             if not minfo.takes_ctx and not plugins.plugins and not req.metadata:
                 self._fast[_route(req)] = minfo
+                self._codec_by_byte[req.serialize_type << 4] = codec
             self._begin()
             try:
                 args = codec.decode(req.payload, minfo.arg_type) if minfo.takes_args else None
