@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,10 @@ class ServerConnection(asyncio.Protocol):
         self.backlog: deque[bytes] = deque()
         self.backlog_bytes = 0
         self._batch: list[bytes] | None = None
+        #: monotonic time of the last whole frame (or of the accept), for the server's read_timeout
+        self.last_frame_at = time.monotonic()
+        #: monotonic time a still incomplete frame started arriving, for the server's frame_timeout
+        self.partial_since: float | None = None
         self._paused = False
         self._write_blocked = False
         self._reading_paused = False
@@ -55,7 +60,13 @@ class ServerConnection(asyncio.Protocol):
         except ProtocolError as exc:
             frames = getattr(exc, "frames", [])
             error = exc
+        if self.decoder.buffered:
+            if frames or self.partial_since is None:
+                self.partial_since = time.monotonic()
+        else:
+            self.partial_since = None
         if frames:
+            self.last_frame_at = time.monotonic()
             batch: list[bytes] = []
             self._batch = batch
             server = self.server

@@ -76,6 +76,10 @@ class Server:
             short), ``"thread"`` runs them in the default executor (for blocking code).
         server_error_func: ``f(exc) -> str``, the text sent for a failed call (Go's ServerErrorFunc).
         handle_service_error: ``f(exc)``, an observer of failed calls.
+        read_timeout: close a connection on which no whole frame arrived for this many seconds
+            (Go's ``WithReadTimeout``, an idle timeout); None (Go's default) keeps idle clients.
+        frame_timeout: close a connection whose frame, once started, is not complete after this many
+            seconds: the guard against slowloris peers that trickle bytes to hold a connection.
     """
 
     def __init__(
@@ -89,11 +93,16 @@ class Server:
         codecs: CodecRegistry | None = None,
         server_error_func: Callable[[BaseException], str] | None = None,
         handle_service_error: Callable[[BaseException], None] | None = None,
+        read_timeout: float | None = None,
+        frame_timeout: float | None = 30.0,
     ) -> None:
         if sync_handlers not in ("inline", "thread"):
             raise ValueError("sync_handlers must be 'inline' or 'thread'")
         self.limits = limits
         self.max_concurrent_calls = max_concurrent_calls
+        self.read_timeout = read_timeout
+        self.frame_timeout = frame_timeout
+        self._sweeper: asyncio.Task[None] | None = None
         self.auth = auth
         self.tls = tls
         self.sync_in_thread = sync_handlers == "thread"
@@ -168,6 +177,8 @@ class Server:
         ssl = self.tls if addr.network in ("tcp", "tcp4", "tcp6") else None
         listener = await listen(addr, lambda: ServerConnection(self), ssl=ssl, **options)
         self.listeners.append(listener)
+        if self._sweeper is None and (self.read_timeout or self.frame_timeout):
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_slow_peers())
         log.info("serving %s%s", listener.address, " (tls)" if ssl else "")
         return listener.address
 
@@ -220,7 +231,30 @@ class Server:
             t.cancel()
         await self._close_all()
 
+    async def _sweep_slow_peers(self) -> None:
+        """Close connections that broke ``read_timeout`` or ``frame_timeout``; one timer for all
+        connections instead of one per frame, so the hot path only records two timestamps."""
+        limits = [t for t in (self.read_timeout, self.frame_timeout) if t]
+        period = min(max(min(limits) / 4, 0.05), 5.0)
+        while not self._shutting_down:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                if conn.closed or conn.closing:
+                    continue
+                if self.frame_timeout and conn.partial_since is not None and now - conn.partial_since > self.frame_timeout:
+                    log.warning(
+                        "closing connection from %s: a frame was not completed within %.1fs (%d bytes buffered)",
+                        conn.peer, self.frame_timeout, conn.decoder.buffered,
+                    )
+                    conn.abort()
+                elif self.read_timeout and now - conn.last_frame_at > self.read_timeout and not conn.backlog:
+                    log.info("closing connection from %s: no request for %.1fs (read timeout)", conn.peer, self.read_timeout)
+                    conn.close()
+
     async def _close_all(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for conn in list(self.connections):
             conn.close()
         for listener in self.listeners:

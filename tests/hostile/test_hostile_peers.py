@@ -436,3 +436,76 @@ async def test_peer_that_never_reads_its_replies_is_not_buffered_without_bound(t
         finally:
             await peer.aclose()
     good.check()
+
+
+@pytest.fixture
+async def strict_target() -> AsyncIterator[tuple[Server, str]]:
+    from arith_service import Arith
+
+    srv = Server(frame_timeout=0.5)
+    srv.register(Arith())
+    addr = await srv.start("tcp@127.0.0.1:0")
+    yield srv, addr
+    await srv.close()
+
+
+async def test_slowloris_peers_are_closed_by_frame_timeout(strict_target, raw, caplog) -> None:
+    """Trickling keeps bytes coming, so only a deadline on the frame itself frees the connection."""
+    srv, addr = strict_target
+    n_conns = 200
+    _ensure_fds(2 * n_conns + 200)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        async with GoodClient(addr) as good:
+            await good.wait_calls(3)
+            peers = [await raw(addr) for _ in range(n_conns)]
+            for p in peers:
+                p.writer.write(header(1 << 20, ser=0))
+
+            async def trickle(p: Any) -> bool:
+                """Send a byte every 0.1 s until the server closes the connection."""
+                async with asyncio.timeout(WAIT):
+                    while True:
+                        if p.writer.is_closing():
+                            return True
+                        try:
+                            p.writer.write(b"\x00")
+                            await p.writer.drain()
+                            data = await asyncio.wait_for(p.reader.read(100), 0.1)
+                        except TimeoutError:
+                            continue
+                        except (ConnectionError, OSError):
+                            return True
+                        if data == b"":
+                            return True
+
+            closed = await asyncio.gather(*(trickle(p) for p in peers))
+            assert all(closed)
+            await good.wait_calls(5)
+            await asyncio.gather(*(p.aclose() for p in peers))
+        good.check()
+    assert any("was not completed within 0.5s" in r.getMessage() for r in caplog.records)
+
+
+async def test_read_timeout_closes_idle_connections_but_not_heartbeating_ones(raw) -> None:
+    from arith_service import Arith
+
+    srv = Server(read_timeout=0.4)
+    srv.register(Arith())
+    addr = await srv.start("tcp@127.0.0.1:0")
+    try:
+        idle = await raw(addr)
+        busy = await raw(addr)
+        hb = Message(heartbeat=True, serialize_type=SerializeType.MSGPACK, payload=b"\xd3" + bytes(8))
+        for i in range(12):  # 1.2 s of heartbeats, three times the timeout
+            hb.seq = i
+            await busy.send(hb)
+            assert (await busy.recv()) is not None
+            await asyncio.sleep(0.1)
+        await idle.wait_closed_by_server()
+        await busy.send(encode(Message(service_path="Arith", service_method="Echo", seq=99, payload=b"still here")))
+        reply = await busy.recv()
+        assert reply is not None and reply.payload == b"still here"
+        await idle.aclose()
+        await busy.aclose()
+    finally:
+        await srv.close()
