@@ -121,24 +121,22 @@ class Context:
 
 
 class _FrameContext(Context):
-    """The context of a call served on the server's hot path, straight from the raw frame: the
-    :class:`Message` is parsed only if the handler looks at the request (via :func:`current_context`).
+    """The context of a call served on the server's hot path, built only when the handler asks
+    :func:`current_context` for it: the request frame is parsed then, not before.
     """
 
-    __slots__ = ("_frame", "_req")
+    __slots__ = ()
 
     def __init__(self, frame: bytes, connection: "ServerConnection") -> None:
-        self._frame = frame
-        self._req: "Message | None" = None
-        self.connection = connection
-        self.deadline = None
-        self._res_md = None
-        self.values = {}
+        from ..protocol.constants import SERVER_TIMEOUT
+        from ..protocol.message import parse_frame
 
-    @property
-    def request(self) -> "Message":  # type: ignore[override]
-        if self._req is None:
-            from ..protocol.message import parse_frame
-
-            self._req = parse_frame(self._frame)
-        return self._req
+        req = parse_frame(frame)
+        deadline = None
+        timeout_ms = req.metadata.get(SERVER_TIMEOUT)
+        if timeout_ms is not None:
+            try:
+                deadline = time.monotonic() + int(timeout_ms) / 1000.0
+            except ValueError:
+                pass
+        super().__init__(req, connection, deadline)

@@ -396,12 +396,14 @@ class Server:
 
     # -- dispatch -------------------------------------------------------------------------------
     def _handle_frame(self, conn: ServerConnection, frame: bytes) -> None:
-        """Dispatch one whole frame. The hot path serves a plain request (no metadata, flags,
-        compression, auth or plugins) to a plain ``def`` method straight from the raw header,
-        without building a :class:`Message`; everything else goes through :meth:`_handle`.
+        """Dispatch one whole frame. The hot path serves a plain request (no heartbeat, oneway or
+        compression flag; no auth or plugins) to a plain ``def`` method that takes no ``ctx``,
+        straight from the raw header, without building a :class:`Message`: its metadata (say a
+        Go client's ``__ServerTimeout``) is decoded only if the handler asks
+        :func:`current_context` for it. Everything else goes through :meth:`_handle`.
         """
         head = peek_route(frame)
-        if head is not None and not head[1] & 0xFC and not head[5] and self.auth is None and not self.plugins.plugins:
+        if head is not None and not head[1] & 0xFC and self.auth is None and not self.plugins.plugins:
             version, flags, ser, seq, route, _mdl, poff = head
             minfo = self._fast.get(route)
             codec = self._codec_by_byte.get(ser)
@@ -487,7 +489,7 @@ class Server:
         ):
             # a plain method, run now on the loop. A deadline cannot interrupt it (nor does Go's);
             # the handler can read ctx.deadline, and the reply goes out as in Go.
-            if not minfo.takes_ctx and not plugins.plugins and not req.metadata:
+            if not minfo.takes_ctx and not plugins.plugins:
                 self._fast[_route(req)] = minfo
                 self._codec_by_byte[req.serialize_type << 4] = codec
             self._begin()

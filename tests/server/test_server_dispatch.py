@@ -322,3 +322,32 @@ async def test_current_context_on_every_call(server_factory) -> None:
             assert md == {"why": "because", "__rpcx_error__": "boom"}
     with pytest.raises(LookupError):
         current_context()
+
+
+async def test_plain_calls_with_metadata_and_deadline_on_the_hot_path(server_factory) -> None:
+    """Go clients with a context deadline send __ServerTimeout on every call; plain handlers still see
+    the request metadata and the deadline through current_context(), call after call, and handlers
+    that never look pay nothing for it."""
+
+    class Svc:
+        def peek(self, args: Args) -> dict:
+            ctx = current_context()
+            remaining = ctx.time_remaining()
+            ctx.response_metadata["k"] = ctx.metadata.get("k", "")
+            return {"timeout": ctx.metadata.get("__ServerTimeout"), "has_deadline": remaining is not None
+                    and 0 < remaining <= 5.0}
+
+        def plain(self, args: Args) -> Reply:
+            return Reply(args.A + args.B)
+
+    srv, addr = await server_factory(register=False)
+    srv.register(Svc())
+    async with await Client.connect(addr) as c:
+        for i in range(4):
+            md: dict[str, str] = {}
+            got = await c.call("Svc", "Peek", Args(), metadata={"k": f"v{i}", "__ServerTimeout": "5000"},
+                               response_metadata=md)
+            assert got == {"timeout": "5000", "has_deadline": True}
+            assert md == {"k": f"v{i}"}
+            assert await c.call("Svc", "Plain", Args(i, 1), Reply, metadata={"__ServerTimeout": "5000"}) == Reply(i + 1)
+    assert srv._fast, "plain methods are served from the raw-route cache after their first call"
