@@ -16,10 +16,12 @@ setup: $(VENV)/.installed
 example: setup
 	$(PY) examples/arith/demo.py
 
-# Builds the Go interop peers (cached outside the repo) and runs every test.
+# Builds the Go interop peers (cached outside the repo), type-checks, runs the server and client
+# behaviour tests on uvloop too (what the examples and benchmarks run on), then every test.
 test: setup
 	bash tests/interop/build.sh
 	$(PY) -m mypy rpcx
+	RPCX_TEST_LOOP=uvloop $(PY) -m pytest -q -p no:cacheprovider tests/server tests/client tests/hostile
 	$(PY) -m pytest
 
 bench: setup
