@@ -67,3 +67,13 @@ def test_go_client_over_unix_socket(go_bin, start_py_server, tmp_path):
     out = run_go_client(go_bin, server.address, "--suite", "--only", "mul,metadata,push,concurrent")
     assert out.returncode == 0, out.stdout + out.stderr
     assert set(_suite_results(out.stdout).values()) == {"ok"}
+
+
+def test_go_suite_raw_codec_against_python_server(go_bin, start_py_server):
+    """With SerializeNone the Go suite runs its raw-bytes checks (struct checks report skip)."""
+    server = start_py_server()
+    out = run_go_client(go_bin, server.address, "--suite", "--codec", "raw")
+    results = _suite_results(out.stdout)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert set(results.values()) == {"ok"}
+    assert {"unknown_service", "unknown_method", "metadata", "gzip", "oneway", "heartbeat", "concurrent", "push"} <= set(results)
