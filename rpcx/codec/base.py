@@ -27,6 +27,11 @@ class Codec(Protocol):
 
     def decode(self, data: bytes, into: Any = None) -> Any: ...
 
+    # Optional, for the server's hot path: ``decoder_for(into)`` may return a one-argument decode
+    # function specialised to a type, and ``encoder_for(hint)`` an encode function for replies of
+    # that type (it may raise on other values; the server then calls ``encode``). Return None
+    # when there is nothing faster than the generic methods.
+
 
 # name -> (module, class, pip extra that provides its dependency)
 _BUILTIN: dict[int, tuple[str, str, str | None]] = {

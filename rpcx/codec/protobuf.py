@@ -15,7 +15,7 @@ are then copied by name, so one Python type serves JSON, MessagePack and Protobu
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as PbMessage
@@ -64,6 +64,23 @@ class ProtobufCodec:
             hit = (target, into if pb is not None else None)
             self._targets[into] = hit
         return hit
+
+    def decoder_for(self, into: Any) -> Callable[[bytes], Any] | None:
+        """``Cls.FromString`` for a generated message class (the server's hot path), or None.
+
+        A malformed payload then fails with protobuf's own DecodeError text, which the server sends
+        back as the error, as Go sends its codec's own error text.
+        """
+        if isinstance(into, type) and issubclass(into, PbMessage):
+            return into.FromString  # type: ignore[no-any-return,attr-defined]
+        return None
+
+    def encoder_for(self, hint: Any) -> Callable[[Any], bytes] | None:
+        """``Cls.SerializeToString`` for a reply hinted as a generated class; raises for anything
+        else, and the caller then falls back to :meth:`encode`."""
+        if isinstance(hint, type) and issubclass(hint, PbMessage):
+            return hint.SerializeToString  # type: ignore[no-any-return,attr-defined]
+        return None
 
     def decode(self, data: bytes, into: Any = None) -> Any:
         if into is None or into is bytes:

@@ -122,9 +122,9 @@ class Server:
         self._shutting_down = False
         self._closed: asyncio.Event | None = None
         #: raw route (path and method sections) -> method, for plain methods served on the hot path
-        self._fast: dict[bytes, MethodInfo] = {}
-        #: serialize byte (type << 4) -> codec, for the hot path
-        self._codec_by_byte: dict[int, Any] = {}
+        #: raw route (path and method sections) -> serialize byte -> (func, decode, encode, codec):
+        #: plain methods served on the hot path, with codec functions specialised to their types
+        self._fast: dict[bytes, dict[int, tuple[Any, Any, Any, Any]]] = {}
 
     # -- registration -----------------------------------------------------------------------------
     def register(self, obj: Any, metadata: str = "", *, name: str | None = None, methods: list[str] | None = None) -> None:
@@ -405,9 +405,10 @@ class Server:
         head = peek_route(frame)
         if head is not None and not head[1] & 0xFC and self.auth is None and not self.plugins.plugins:
             version, flags, ser, seq, route, _mdl, poff = head
-            minfo = self._fast.get(route)
-            codec = self._codec_by_byte.get(ser)
-            if minfo is not None and codec is not None:
+            by_ser = self._fast.get(route)
+            entry = by_ser.get(ser) if by_ser is not None else None
+            if entry is not None:
+                func, dec, enc, codec = entry
                 # current_context() works here too; the request is parsed only if it is looked at
                 hot = _hot
                 hot.frame = frame
@@ -415,11 +416,11 @@ class Server:
                 hot.thread = _get_ident()
                 hot.ctx = None
                 try:
-                    if minfo.takes_args:
-                        reply = minfo.func(codec.decode(frame[poff:], minfo.arg_type))
-                    else:
-                        reply = minfo.func()
-                    payload = codec.encode(reply)
+                    reply = func(dec(frame[poff:])) if dec is not None else func()
+                    try:
+                        payload = enc(reply)
+                    except Exception:  # noqa: BLE001 - the specialised encoder did not fit: the codec decides
+                        payload = codec.encode(reply)
                 except Exception as exc:  # noqa: BLE001 - becomes the error reply
                     hot.frame = None
                     err_ctx = hot.ctx or _FrameContext(frame, conn)
@@ -490,8 +491,7 @@ class Server:
             # a plain method, run now on the loop. A deadline cannot interrupt it (nor does Go's);
             # the handler can read ctx.deadline, and the reply goes out as in Go.
             if not minfo.takes_ctx and not plugins.plugins:
-                self._fast[_route(req)] = minfo
-                self._codec_by_byte[req.serialize_type << 4] = codec
+                self._fast.setdefault(_route(req), {})[req.serialize_type << 4] = _fast_entry(minfo, codec)
             self._begin()
             try:
                 args = codec.decode(req.payload, minfo.arg_type) if minfo.takes_args else None
@@ -617,6 +617,20 @@ class Server:
         conn.write(encode(res))
         for h in plugins.post_write_response:
             h(req, res, err)
+
+
+def _fast_entry(minfo: MethodInfo, codec: Any) -> tuple[Any, Any, Any, Any]:
+    """The hot path's view of a method: codecs may offer functions specialised to the argument and
+    reply types (``decoder_for`` / ``encoder_for``), which skip their generic type dispatch."""
+    dec = None
+    if minfo.takes_args:
+        make_dec = getattr(codec, "decoder_for", None)
+        dec = make_dec(minfo.arg_type) if make_dec is not None else None
+        if dec is None:
+            dec = functools.partial(codec.decode, into=minfo.arg_type)
+    make_enc = getattr(codec, "encoder_for", None)
+    enc = make_enc(minfo.reply_type) if make_enc is not None else None
+    return minfo.func, dec, enc or codec.encode, codec
 
 
 def _route(req: Message) -> bytes:

@@ -79,7 +79,8 @@ def _inspect(name: str, func: Callable[..., Any]) -> MethodInfo:
         raise RegistrationError(f"rpcx.Register: method {name!r} is not a suitable RPC method: {exc}") from None
     try:
         hints = typing.get_type_hints(func)
-    except Exception:
+    except Exception as exc:  # noqa: BLE001 - e.g. a string annotation naming a local class
+        log.warning("%s: cannot resolve the type hints (%s); its argument will be passed undecoded", name, exc)
         hints = {}
     params = [
         p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)

@@ -351,3 +351,41 @@ async def test_plain_calls_with_metadata_and_deadline_on_the_hot_path(server_fac
             assert md == {"k": f"v{i}"}
             assert await c.call("Svc", "Plain", Args(i, 1), Reply, metadata={"__ServerTimeout": "5000"}) == Reply(i + 1)
     assert srv._fast, "plain methods are served from the raw-route cache after their first call"
+
+
+async def test_protobuf_hot_path_specialised_codec_keeps_the_generic_rules(server_factory) -> None:
+    """The hot path calls Cls.FromString / Cls.SerializeToString directly; a reply that does not fit
+    the hint still goes through the codec's rules, and a bad payload still gets an error reply."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "codec"))
+    from pbmsgs import build
+
+    PbArgs, PbReply = build()
+
+    class Calc:
+        def mul(self, args: PbArgs) -> PbReply:  # type: ignore[valid-type]
+            return PbReply(C=args.A * args.B)
+
+        def raw_reply(self, args: PbArgs) -> PbReply:  # type: ignore[valid-type]
+            return PbReply(C=args.A).SerializeToString()  # pre-encoded bytes: the codec accepts them
+
+        def wrong(self, args: PbArgs) -> PbReply:  # type: ignore[valid-type]
+            return {"C": 1}  # not a message: an error, as the generic codec says
+
+    for fn in (Calc.mul, Calc.raw_reply, Calc.wrong):  # local classes: give the hints as objects
+        fn.__annotations__ = {"args": PbArgs, "return": PbReply}
+    srv, addr = await server_factory(register=False)
+    srv.register(Calc())
+    pb = SerializeType.PROTOBUF
+    async with await Client.connect(addr) as c:
+        for i in range(3):  # the first call fills the route cache, the next ones take the hot path
+            assert (await c.call("Calc", "Mul", PbArgs(A=i, B=7), PbReply, serialize_type=pb)).C == 7 * i
+            assert (await c.call("Calc", "RawReply", PbArgs(A=i + 1), PbReply, serialize_type=pb)).C == i + 1
+            with pytest.raises(ServiceError, match="is not a proto.Marshaler or pb.Message"):
+                await c.call("Calc", "Wrong", PbArgs(), PbReply, serialize_type=pb)
+        bad = Message(service_path="Calc", service_method="Mul", serialize_type=pb, payload=b"\xff\xff\xff")
+        res = await c.send_raw(bad, timeout=WAIT)
+        assert res.status == MessageStatusType.ERROR and res.error
+        assert (await c.call("Calc", "Mul", PbArgs(A=2, B=3), PbReply, serialize_type=pb)).C == 6
