@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..protocol.constants import CompressType, MessageType
 from ..protocol.decoder import FrameDecoder
-from ..protocol.heartbeat import heartbeat_request
+from ..protocol.heartbeat import HeartbeatSchedule, heartbeat_request
 from ..protocol.message import COMPRESS_THRESHOLD, Message, encode
 from ..transport.base import Address, dial, parse_address
 from .options import Option
@@ -79,6 +79,8 @@ class Client:
         self._close_reason: BaseException | None = None
         self._done: asyncio.Future[None] | None = None
         self._hb_task: asyncio.Task[None] | None = None
+        self._hb: HeartbeatSchedule | None = None
+        self._hb_wake: asyncio.Event | None = None
         self._push_tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -142,6 +144,10 @@ class Client:
 
     def _dispatch(self, msg: Message) -> None:
         if msg.message_type == MessageType.RESPONSE:
+            if msg.heartbeat and self._hb is not None and self._hb.answered(msg.seq):
+                if self._hb_wake is not None:
+                    self._hb_wake.set()
+                return
             fut = self._pending.pop(msg.seq, None)
             if fut is not None and not fut.done():
                 fut.set_result(msg)
@@ -310,17 +316,35 @@ class Client:
         return time.monotonic() - start
 
     async def _heartbeat_loop(self) -> None:
+        """Drive the sans-IO :class:`HeartbeatSchedule` with the loop's clock: send when due, close
+        the connection when an echo is overdue (Go closes it too; XClient dials again later)."""
         hb = self.option.heartbeat
         assert hb is not None
+        loop = asyncio.get_running_loop()
+        sched = self._hb = HeartbeatSchedule(hb.interval, hb.max_wait, now=loop.time())
+        wake = self._hb_wake = asyncio.Event()
         while not self._closed:
-            await asyncio.sleep(hb.interval)
+            # sleep until the schedule's next moment, or until an echo arrives (then the next
+            # heartbeat is due one interval after the last was sent, not after max_wait)
             try:
-                await self.heartbeat(timeout=hb.max_wait)
-            except (CallTimeoutError, RpcxConnectionError) as exc:
+                await asyncio.wait_for(wake.wait(), max(sched.next_deadline() - loop.time(), 0.0))
+            except TimeoutError:
+                pass
+            wake.clear()
+            now = loop.time()
+            if sched.expired(now):
                 if not self._closed:
-                    log.warning("heartbeat to %s failed (%s); closing the connection", self.address, exc)
-                    self._abort(RpcxConnectionError(f"heartbeat failed: {exc}"))
+                    log.warning("heartbeat to %s not answered within %.1fs; closing the connection",
+                                self.address, hb.max_wait)
+                    self._abort(RpcxConnectionError(f"heartbeat not answered within {hb.max_wait}s"))
                 return
+            if sched.due(now):
+                seq = next(self._seq)
+                try:
+                    self._write(encode(heartbeat_request(seq, time.time_ns())))
+                except RpcxConnectionError:
+                    return
+                sched.sent(seq, now)
 
     def __repr__(self) -> str:
         return f"<Client {self.address} pending={len(self._pending)} closed={self._closed}>"
