@@ -31,6 +31,7 @@ __all__ = [
     "parse_frame",
     "make_response",
     "peek_route",
+    "encode_route",
     "encode_plain_response",
     "COMPRESS_THRESHOLD",
 ]
@@ -188,6 +189,18 @@ def decode_metadata(data: bytes | bytearray | memoryview, start: int = 0, end: i
     return md
 
 
+def encode_route(service_path: str, service_method: str) -> bytes:
+    """The service path and method sections, length prefixes included: the ``route`` that
+    :func:`peek_route` slices out of a frame.
+
+    >>> encode_route("A", "Mul")
+    b'\\x00\\x00\\x00\\x01A\\x00\\x00\\x00\\x03Mul'
+    """
+    path = _b(service_path)
+    method = _b(service_method)
+    return b"".join((_u32_pack(len(path)), path, _u32_pack(len(method)), method))
+
+
 def encode(msg: Message, *, compress: bool = True) -> bytes:
     """Encode ``msg`` as one frame.
 
@@ -197,8 +210,7 @@ def encode(msg: Message, *, compress: bool = True) -> bytes:
     payload = msg.payload
     if msg.compress_type and compress:
         payload = _compress(msg.compress_type, payload)
-    path = _b(msg.service_path)
-    method = _b(msg.service_method)
+    route = encode_route(msg.service_path, msg.service_method)
     meta = encode_metadata(msg.metadata)
     flags = (
         (msg.message_type << 7)
@@ -207,14 +219,11 @@ def encode(msg: Message, *, compress: bool = True) -> bytes:
         | ((msg.compress_type & 0x7) << 2)
         | (msg.status & 0x3)
     )
-    total = 16 + len(path) + len(method) + len(meta) + len(payload)
+    total = len(route) + 8 + len(meta) + len(payload)
     return b"".join(
         (
             _HEAD.pack(MAGIC, msg.version, flags, (msg.serialize_type & 0xF) << 4, msg.seq, total),
-            _u32_pack(len(path)),
-            path,
-            _u32_pack(len(method)),
-            method,
+            route,
             _u32_pack(len(meta)),
             meta,
             _u32_pack(len(payload)),

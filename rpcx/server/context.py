@@ -12,6 +12,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..protocol.constants import SERVER_TIMEOUT
+
 if TYPE_CHECKING:
     from ..protocol.message import Message
     from .connection import ServerConnection
@@ -19,6 +21,21 @@ if TYPE_CHECKING:
 __all__ = ["Context", "current_context"]
 
 _current: contextvars.ContextVar["Context"] = contextvars.ContextVar("rpcx_context")
+
+
+def deadline_from(metadata: dict[str, str]) -> float | None:
+    """The ``time.monotonic()`` deadline a request's ``__ServerTimeout`` (milliseconds) sets, or None.
+
+    >>> deadline_from({}) is None, deadline_from({"__ServerTimeout": "x"}) is None
+    (True, True)
+    """
+    timeout_ms = metadata.get(SERVER_TIMEOUT) if metadata else None
+    if timeout_ms is None:
+        return None
+    try:
+        return time.monotonic() + int(timeout_ms) / 1000.0
+    except ValueError:
+        return None
 
 
 class _HotCall:
@@ -128,15 +145,7 @@ class _FrameContext(Context):
     __slots__ = ()
 
     def __init__(self, frame: bytes, connection: "ServerConnection") -> None:
-        from ..protocol.constants import SERVER_TIMEOUT
         from ..protocol.message import parse_frame
 
         req = parse_frame(frame)
-        deadline = None
-        timeout_ms = req.metadata.get(SERVER_TIMEOUT)
-        if timeout_ms is not None:
-            try:
-                deadline = time.monotonic() + int(timeout_ms) / 1000.0
-            except ValueError:
-                pass
-        super().__init__(req, connection, deadline)
+        super().__init__(req, connection, deadline_from(req.metadata))

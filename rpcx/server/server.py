@@ -17,13 +17,21 @@ from typing import Any, Awaitable, Callable
 
 from ..codec.base import CodecRegistry
 from ..errors import CodecError, ProtocolError, RegistrationError, RpcxError
-from ..protocol.constants import AUTH_KEY, SERVER_TIMEOUT, MessageType, SerializeType
+from ..protocol.constants import AUTH_KEY, MessageType, SerializeType
 from ..protocol.decoder import Limits
 from ..protocol.heartbeat import heartbeat_echo
-from ..protocol.message import Message, encode, encode_plain_response, make_response, parse_frame, peek_route
+from ..protocol.message import (
+    Message,
+    encode,
+    encode_plain_response,
+    encode_route,
+    make_response,
+    parse_frame,
+    peek_route,
+)
 from ..transport.base import Listener, listen, parse_address
 from .connection import ServerConnection
-from .context import Context, _current, _FrameContext, _get_ident, _hot
+from .context import Context, _current, _FrameContext, _get_ident, _hot, deadline_from
 from .plugins import PluginContainer
 from .service import MethodInfo, Service, build_function, build_service
 
@@ -204,10 +212,7 @@ class Server:
         if self._shutting_down:
             await self.wait_closed()
             return True
-        self._shutting_down = True
-        self.unregister_all()
-        for listener in self.listeners:
-            listener.close()
+        self._stop_accepting()
         for conn in list(self.connections):
             conn.pause()
         finished = True
@@ -223,13 +228,17 @@ class Server:
 
     async def close(self) -> None:
         """Close everything now, without waiting for calls."""
+        self._stop_accepting()
+        for t in list(self._tasks):
+            t.cancel()
+        await self._close_all()
+
+    def _stop_accepting(self) -> None:
+        """Leave the registries and close the listeners (the first steps of both ways to stop)."""
         self._shutting_down = True
         self.unregister_all()
         for listener in self.listeners:
             listener.close()
-        for t in list(self._tasks):
-            t.cancel()
-        await self._close_all()
 
     async def _sweep_slow_peers(self) -> None:
         """Close connections that broke ``read_timeout`` or ``frame_timeout``; one timer for all
@@ -471,14 +480,7 @@ class Server:
             codec = self.codecs.get(req.serialize_type)
         except CodecError as exc:
             return self._reply_error(conn, req, str(exc))
-        deadline = None
-        timeout_ms = req.metadata.get(SERVER_TIMEOUT) if req.metadata else None
-        if timeout_ms is not None:
-            try:
-                deadline = time.monotonic() + int(timeout_ms) / 1000.0
-            except ValueError:
-                pass
-        ctx = Context(req, conn, deadline)
+        ctx = Context(req, conn, deadline_from(req.metadata))
         plugins = self.plugins
         if (
             self.auth is None
@@ -491,7 +493,7 @@ class Server:
             # a plain method, run now on the loop. A deadline cannot interrupt it (nor does Go's);
             # the handler can read ctx.deadline, and the reply goes out as in Go.
             if not minfo.takes_ctx and not plugins.plugins:
-                self._fast.setdefault(_route(req), {})[req.serialize_type << 4] = _fast_entry(minfo, codec)
+                self._fast.setdefault(encode_route(req.service_path, req.service_method), {})[req.serialize_type << 4] = _fast_entry(minfo, codec)
             self._begin()
             try:
                 args = codec.decode(req.payload, minfo.arg_type) if minfo.takes_args else None
@@ -631,12 +633,6 @@ def _fast_entry(minfo: MethodInfo, codec: Any) -> tuple[Any, Any, Any, Any]:
     make_enc = getattr(codec, "encoder_for", None)
     enc = make_enc(minfo.reply_type) if make_enc is not None else None
     return minfo.func, dec, enc or codec.encode, codec
-
-
-def _route(req: Message) -> bytes:
-    path = req.service_path.encode("utf-8", "surrogateescape")
-    method = req.service_method.encode("utf-8", "surrogateescape")
-    return len(path).to_bytes(4, "big") + path + len(method).to_bytes(4, "big") + method
 
 
 def _invoke(minfo: MethodInfo, ctx: Context, args: Any) -> Any:
