@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from .._accel import speedups as _speedups
 from ..errors import BadMagicError, MessageTooLongError, TruncatedFrameError
 from .constants import MAGIC
 from .message import Message, parse_frame
@@ -35,6 +36,47 @@ class Limits:
 
     max_message_length: int = DEFAULT_MAX_MESSAGE_LENGTH
     max_decompressed_length: int = DEFAULT_MAX_DECOMPRESSED_LENGTH
+
+
+def py_split_frames(src: bytes | bytearray, max_len: int) -> tuple[list[bytes], int, int, int]:
+    """Cut the whole frames off the front of ``src``: ``(frames, consumed, error_kind, error_value)``.
+
+    ``error_kind`` is 0 (none), 1 (a bad magic byte, ``error_value`` the byte) or 2 (an announced
+    length over ``max_len``, ``error_value`` the length; ``max_len`` 0 means no limit). Frames
+    before the error are still returned. A ``bytes`` read that is exactly one frame is returned
+    as is, not copied. rpcx/_speedups.c has the C twin.
+
+    >>> from rpcx.protocol.message import encode
+    >>> f = encode(Message(service_path="A", service_method="B"))
+    >>> frames, used, kind, _ = py_split_frames(f + f[:3], 0)
+    >>> len(frames), used == len(f), kind
+    (1, True, 0)
+    >>> py_split_frames(b"GET /", 0)[2:]
+    (1, 71)
+    """
+    out: list[bytes] = []
+    pos = 0
+    n = len(src)
+    while pos < n:
+        if src[pos] != MAGIC:
+            return out, pos, 1, src[pos]
+        if n - pos < 16:
+            break
+        (total,) = _TOTAL.unpack_from(src, pos + 12)
+        if max_len and total > max_len:
+            return out, pos, 2, total
+        end = pos + 16 + total
+        if end > n:
+            break
+        if pos == 0 and end == n and type(src) is bytes:
+            out.append(src)  # the whole read is one frame: no copy
+        else:
+            out.append(bytes(src[pos:end]))
+        pos = end
+    return out, pos, 0, 0
+
+
+split_frames = _speedups.split_frames if _speedups is not None else py_split_frames
 
 
 class FrameDecoder:
@@ -88,32 +130,18 @@ class FrameDecoder:
             buf += data
             src: bytes | bytearray = buf
         else:
-            src = data  # fast path: parse straight from the read, copy only a leftover tail
-        out: list = []
-        pos = 0
-        n = len(src)
-        max_len = self._max_len
+            src = data  # fast path: split straight from the read, copy only a leftover tail
+        frames, pos, kind, value = split_frames(src, self._max_len)
+        out: list = frames
         try:
-            while pos < n:
-                if src[pos] != MAGIC:
-                    raise BadMagicError(src[pos])
-                if n - pos < 16:
-                    break
-                (total,) = _TOTAL.unpack_from(src, pos + 12)
-                if max_len and total > max_len:
-                    raise MessageTooLongError(total, max_len)
-                end = pos + 16 + total
-                if end > n:
-                    break
-                if parse:
-                    out.append(
-                        parse_frame(src, pos, max_decompressed_length=self._max_unzip, decompress=self._decompress)
-                    )
-                elif pos == 0 and end == n and src is data and type(data) is bytes:
-                    out.append(data)  # the whole read is one frame: no copy
-                else:
-                    out.append(bytes(src[pos:end]))
-                pos = end
+            if parse:
+                out = []
+                for frame in frames:
+                    out.append(parse_frame(frame, max_decompressed_length=self._max_unzip, decompress=self._decompress))
+            if kind == 1:
+                raise BadMagicError(value)
+            if kind == 2:
+                raise MessageTooLongError(value, self._max_len)
         except Exception as exc:
             # frames that arrived whole before the bad bytes are still delivered, on the error
             exc.frames = out  # type: ignore[attr-defined]
@@ -122,7 +150,7 @@ class FrameDecoder:
             raise
         if src is buf:
             del buf[:pos]
-        elif pos < n:
+        elif pos < len(data):
             buf += data[pos:] if pos else data
         return out
 

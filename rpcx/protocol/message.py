@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from typing import Mapping
 
+from .._accel import speedups as _speedups
 from ..errors import BadMagicError, MalformedFrameError, MetadataError
 from .compress import compress as _compress
 from .compress import decompress as _decompress
@@ -388,3 +389,12 @@ def encode_plain_response(version: int, flags: int, ser: int, seq: int, route: b
             payload,
         )
     )
+
+
+# The C versions (rpcx/_speedups.c) when built; the Python definitions above stay reachable as
+# the twins the tests compare them with.
+py_peek_route = peek_route
+py_encode_plain_response = encode_plain_response
+if _speedups is not None:
+    peek_route = _speedups.peek_route
+    encode_plain_response = _speedups.encode_plain_response
