@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 
 .PHONY: setup example test interop bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py rpcx/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[all,test]'
@@ -17,12 +17,13 @@ example: setup
 	$(PY) examples/arith/demo.py
 
 # Builds the Go interop peers (cached outside the repo), type-checks, runs the server and client
-# behaviour tests on uvloop too (what the examples and benchmarks run on), then every test.
+# behaviour tests on uvloop too (what the examples and benchmarks run on) with the pure-Python twins
+# of the C speedups, then every test with the C speedups, which must have built.
 test: setup
 	bash tests/interop/build.sh
 	$(PY) -m mypy rpcx
-	RPCX_TEST_LOOP=uvloop $(PY) -m pytest -q -p no:cacheprovider tests/server tests/client tests/hostile
-	$(PY) -m pytest
+	RPCX_TEST_LOOP=uvloop RPCX_PURE_PYTHON=1 $(PY) -m pytest -q -p no:cacheprovider tests/server tests/client tests/hostile tests/protocol
+	RPCX_REQUIRE_SPEEDUPS=1 $(PY) -m pytest
 
 bench: setup
 	$(PY) -m pip install --quiet -e '.[bench]'

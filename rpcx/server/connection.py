@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ProtocolError
 from ..protocol.decoder import FrameDecoder
+from .context import _hot
+from .hotpath import handle_plain
 
 if TYPE_CHECKING:
     from .server import Server
@@ -55,15 +57,16 @@ class ServerConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         error: ProtocolError | None = None
+        decoder = self.decoder
         try:
-            frames = self.decoder.feed_frames(data)
+            frames = decoder.feed_frames(data)
         except ProtocolError as exc:
             frames = getattr(exc, "frames", [])
             error = exc
-        if self.decoder.buffered:
+        if decoder.buffered:
             if frames or self.partial_since is None:
                 self.partial_since = time.monotonic()
-        else:
+        elif self.partial_since is not None:
             self.partial_since = None
         if frames:
             self.last_frame_at = time.monotonic()
@@ -71,7 +74,9 @@ class ServerConnection(asyncio.Protocol):
             self._batch = batch
             server = self.server
             try:
-                handle = server._handle_frame
+                # the hot path (server.Server._handle_frame has the same, for frames it releases
+                # from the backlog), inlined: this loop runs once per request
+                fast = server._fast if server.auth is None and not server.plugins.plugins else None
                 backlog = self.backlog
                 for frame in frames:
                     if self.closing:
@@ -79,13 +84,21 @@ class ServerConnection(asyncio.Protocol):
                     if frame[2] & 0x40:
                         # a heartbeat is answered at once, even at the concurrency bound (Go answers
                         # them in its read loop): a busy server must not look like a dead one
-                        handle(self, frame)
-                    elif backlog or server._at_capacity():
+                        server._handle_frame(self, frame)
+                    elif backlog or (server.max_concurrent_calls > 0 and server._inflight >= server.max_concurrent_calls):
                         backlog.append(frame)
                         self.backlog_bytes += len(frame)
                         server._hold(self)
+                    elif fast is None:
+                        server._handle_frame(self, frame)
                     else:
-                        handle(self, frame)
+                        r = handle_plain(frame, fast, _hot, self)
+                        if r is None:
+                            server._handle_unparsed(self, frame)
+                        elif type(r) is bytes:
+                            batch.append(r)
+                        else:
+                            server._finish_plain(self, frame, r)
             finally:
                 self._batch = None
                 self._flush(batch)

@@ -23,15 +23,14 @@ from ..protocol.heartbeat import heartbeat_echo
 from ..protocol.message import (
     Message,
     encode,
-    encode_plain_response,
     encode_route,
     make_response,
     parse_frame,
-    peek_route,
 )
 from ..transport.base import Listener, listen, parse_address
 from .connection import ServerConnection
-from .context import Context, _current, _FrameContext, _get_ident, _hot, deadline_from
+from .context import Context, _current, _FrameContext, _hot, deadline_from
+from .hotpath import handle_plain
 from .plugins import PluginContainer
 from .service import MethodInfo, Service, build_function, build_service
 
@@ -411,43 +410,40 @@ class Server:
         Go client's ``__ServerTimeout``) is decoded only if the handler asks
         :func:`current_context` for it. Everything else goes through :meth:`_handle`.
         """
-        head = peek_route(frame)
-        if head is not None and not head[1] & 0xFC and self.auth is None and not self.plugins.plugins:
-            version, flags, ser, seq, route, _mdl, poff = head
-            by_ser = self._fast.get(route)
-            entry = by_ser.get(ser) if by_ser is not None else None
-            if entry is not None:
-                func, dec, enc, codec = entry
-                # current_context() works here too; the request is parsed only if it is looked at
-                hot = _hot
-                hot.frame = frame
-                hot.connection = conn
-                hot.thread = _get_ident()
-                hot.ctx = None
-                try:
-                    reply = func(dec(frame[poff:])) if dec is not None else func()
-                    try:
-                        payload = enc(reply)
-                    except Exception:  # noqa: BLE001 - the specialised encoder did not fit: the codec decides
-                        payload = codec.encode(reply)
-                except Exception as exc:  # noqa: BLE001 - becomes the error reply
-                    hot.frame = None
-                    err_ctx = hot.ctx or _FrameContext(frame, conn)
-                    self._reply_error(conn, err_ctx.request, self._error_text(exc), err_ctx._res_md, exc)
-                    return
-                hot.frame = None
-                used = hot.ctx
-                if used is not None and used._res_md:
-                    conn.write(encode(make_response(used.request, payload, used._res_md)))
+        if self.auth is None and not self.plugins.plugins:
+            # current_context() works here too; the request is parsed only if it is looked at
+            r = handle_plain(frame, self._fast, _hot, conn)
+            if r is not None:
+                if type(r) is bytes:
+                    conn.write(r)
                 else:
-                    conn.write(encode_plain_response(version, flags, ser, seq, route, payload))
+                    self._finish_plain(conn, frame, r)
                 return
+        self._handle_unparsed(conn, frame)
+
+    def _handle_unparsed(self, conn: ServerConnection, frame: bytes) -> None:
+        """The full path for a frame the hot path did not take: parse it, then :meth:`_handle`."""
         try:
             msg = parse_frame(frame, max_decompressed_length=self.limits.max_decompressed_length)
         except ProtocolError as exc:
             self._protocol_error(conn, exc)
             return
         self._handle(conn, msg)
+
+    def _finish_plain(self, conn: ServerConnection, frame: bytes, r: tuple[Any, ...]) -> None:
+        """The hot path's rarer outcomes (see :func:`~rpcx.server.hotpath.handle_plain`): the method
+        raised, or the reply needs building with reply metadata or from a payload that is not bytes."""
+        if len(r) == 1:
+            exc = r[0]
+            err_ctx = _hot.ctx or _FrameContext(frame, conn)
+            self._reply_error(conn, err_ctx.request, self._error_text(exc), err_ctx._res_md, exc)
+            return
+        used, payload = r
+        req = used.request if used is not None else _FrameContext(frame, conn).request
+        try:
+            conn.write(encode(make_response(req, payload, used._res_md if used is not None else None)))
+        except Exception as exc:  # noqa: BLE001 - the reply cannot be framed: say so instead
+            self._reply_error(conn, req, f"rpcx: cannot encode reply: {exc}", None, exc)
 
     def _handle(self, conn: ServerConnection, req: Message) -> None:
         """Dispatch one decoded frame. Never raises: every failure becomes a reply or a close."""
