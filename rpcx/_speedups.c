@@ -12,7 +12,9 @@
  *   encode_plain_response(version, flags, ser, seq, route, payload) -> bytes
  *                                     twin: rpcx.protocol.message.encode_plain_response
  *   handle_plain(frame, fast, hot, conn) -> bytes | (exc,) | (ctx, payload) | None
- *                                     twin: rpcx.server.hotpath.handle_plain
+ *                                     twin: rpcx.server.hotpath.py_handle_plain
+ *   serve_read(data, fast, hot, conn, finish) -> bool
+ *                                     twin: rpcx.server.hotpath.py_serve_read
  *
  * The wire format (rpcx protocol, big endian): a 16-byte header (magic 0x08, version, flags,
  * serialize byte, seq u64, total length u32), then four sections, each a u32 length and bytes:
@@ -27,6 +29,8 @@
 #define MAGIC 0x08
 
 static PyObject *str_frame, *str_connection, *str_thread, *str_ctx, *str_res_md, *str_encode;
+static PyObject *str_transport, *str_closed, *str_closing, *str_write, *str_decoder, *str__buf, *str__failed;
+static PyObject *str__max_len, *str__batch, *empty_bytes;
 
 static inline uint32_t
 be32(const unsigned char *p)
@@ -235,86 +239,47 @@ encode_plain_response(PyObject *module, PyObject *args)
     return res;
 }
 
-/* ---- handle_plain ------------------------------------------------------------------------ */
+/* ---- handle_plain and serve_read --------------------------------------------------------- */
 
-PyDoc_STRVAR(handle_plain_doc,
-"handle_plain(frame, fast, hot, conn, /) -> bytes | (exc,) | (ctx, payload) | None\n\n"
-"Serve one request frame on the server's hot path; see rpcx.server.hotpath.handle_plain.");
-
-/* Set the hot-call slots; returns -1 with an exception set on failure. */
-static int
-set_hot(PyObject *hot, PyObject *frame, PyObject *conn, PyObject *thread)
-{
-    if (PyObject_SetAttr(hot, str_frame, frame) < 0)
-        return -1;
-    if (conn != NULL && PyObject_SetAttr(hot, str_connection, conn) < 0)
-        return -1;
-    if (thread != NULL && PyObject_SetAttr(hot, str_thread, thread) < 0)
-        return -1;
-    if (conn != NULL && PyObject_SetAttr(hot, str_ctx, Py_None) < 0)
-        return -1;
-    return 0;
-}
-
+/* The route table entry for the plain request p[0:n] (borrowed), or NULL: with an exception set
+ * on a real error, without one when the frame is not for the hot path. */
 static PyObject *
-handle_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+lookup(PyObject *fast, const unsigned char *p, Py_ssize_t n, layout *lo)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "handle_plain expects 4 arguments");
+    if (n < 32 || (p[2] & 0xFC) || !locate(p, n, lo))
         return NULL;
-    }
-    PyObject *frame = args[0], *fast = args[1], *hot = args[2], *conn = args[3];
-    if (!PyBytes_CheckExact(frame) || !PyDict_CheckExact(fast))
-        Py_RETURN_NONE;
-    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(frame);
-    Py_ssize_t n = PyBytes_GET_SIZE(frame);
-    layout lo;
-    if (n < 32 || (p[2] & 0xFC) || !locate(p, n, &lo))
-        Py_RETURN_NONE;
-
-    PyObject *route = PyBytes_FromStringAndSize((const char *)p + 16, lo.meta - 16);
+    PyObject *route = PyBytes_FromStringAndSize((const char *)p + 16, lo->meta - 16);
     if (route == NULL)
         return NULL;
     PyObject *by_ser = PyDict_GetItemWithError(fast, route); /* borrowed */
     Py_DECREF(route);
-    if (by_ser == NULL) {
-        if (PyErr_Occurred())
-            return NULL;
-        Py_RETURN_NONE;
-    }
-    if (!PyDict_Check(by_ser))
-        Py_RETURN_NONE;
+    if (by_ser == NULL || !PyDict_Check(by_ser))
+        return NULL;
     PyObject *ser = PyLong_FromLong(p[3]); /* a cached small int */
     if (ser == NULL)
         return NULL;
-    PyObject *entry = PyDict_GetItemWithError(by_ser, ser); /* borrowed */
+    PyObject *entry = PyDict_GetItemWithError(by_ser, ser);
     Py_DECREF(ser);
-    if (entry == NULL) {
-        if (PyErr_Occurred())
-            return NULL;
-        Py_RETURN_NONE;
-    }
-    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4)
-        Py_RETURN_NONE;
-    Py_INCREF(entry); /* the handler may change the route table */
+    if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4)
+        return NULL;
+    return entry;
+}
+
+/* Run the method of `entry` for the request `frame` (p[0:n], laid out as lo): the result as
+ * handle_plain returns it, or NULL with a BaseException that is not an Exception set. */
+static PyObject *
+run_entry(PyObject *frame, const unsigned char *p, Py_ssize_t n, const layout *lo, PyObject *entry,
+          PyObject *hot, PyObject *conn, PyObject *thread)
+{
     PyObject *func = PyTuple_GET_ITEM(entry, 0), *dec = PyTuple_GET_ITEM(entry, 1);
     PyObject *enc = PyTuple_GET_ITEM(entry, 2), *codec = PyTuple_GET_ITEM(entry, 3);
-
-    PyObject *thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
-    if (thread == NULL) {
-        Py_DECREF(entry);
+    if (PyObject_SetAttr(hot, str_frame, frame) < 0 || PyObject_SetAttr(hot, str_connection, conn) < 0 ||
+        PyObject_SetAttr(hot, str_thread, thread) < 0 || PyObject_SetAttr(hot, str_ctx, Py_None) < 0)
         return NULL;
-    }
-    int rc = set_hot(hot, frame, conn, thread);
-    Py_DECREF(thread);
-    if (rc < 0) {
-        Py_DECREF(entry);
-        return NULL;
-    }
 
     PyObject *reply = NULL, *payload = NULL, *result = NULL;
     if (dec != Py_None) {
-        PyObject *body = PyBytes_FromStringAndSize((const char *)p + lo.poff, n - lo.poff);
+        PyObject *body = PyBytes_FromStringAndSize((const char *)p + lo->poff, n - lo->poff);
         if (body == NULL)
             goto call_failed;
         PyObject *arg = PyObject_CallOneArg(dec, body);
@@ -364,17 +329,15 @@ handle_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_DECREF(used);
     Py_buffer pv;
     if (PyObject_GetBuffer(payload, &pv, PyBUF_SIMPLE) < 0) {
-        /* not bytes-like: the Python side builds (and reports) it */
+        /* not bytes-like: the caller builds (and reports) it */
         PyErr_Clear();
         result = PyTuple_Pack(2, Py_None, payload);
         goto done;
     }
-    if ((uint64_t)(lo.meta - 16) + 8 + (uint64_t)pv.len > 0xFFFFFFFFu) {
+    if ((uint64_t)(lo->meta - 16) + 8 + (uint64_t)pv.len > 0xFFFFFFFFu)
         result = PyTuple_Pack(2, Py_None, payload);
-    }
-    else {
-        result = build_response(p[1], p[2], p[3], p + 4, 0, p + 16, lo.meta - 16, &pv);
-    }
+    else
+        result = build_response(p[1], p[2], p[3], p + 4, 0, p + 16, lo->meta - 16, &pv);
     PyBuffer_Release(&pv);
     goto done;
 
@@ -389,13 +352,9 @@ call_failed:
             PyException_SetTraceback(value, tb);
         Py_XDECREF(type);
         Py_XDECREF(tb);
-        if (PyObject_SetAttr(hot, str_frame, Py_None) < 0) {
-            Py_XDECREF(value);
-        }
-        else {
+        if (PyObject_SetAttr(hot, str_frame, Py_None) == 0)
             result = PyTuple_Pack(1, value ? value : Py_None);
-            Py_XDECREF(value);
-        }
+        Py_XDECREF(value);
     }
     else {
         /* KeyboardInterrupt, SystemExit: not ours to swallow */
@@ -407,8 +366,241 @@ call_failed:
     }
 done:
     Py_XDECREF(payload);
-    Py_DECREF(entry);
     return result;
+}
+
+PyDoc_STRVAR(handle_plain_doc,
+"handle_plain(frame, fast, hot, conn, /) -> bytes | (exc,) | (ctx, payload) | None\n\n"
+"Serve one request frame on the server's hot path; see rpcx.server.hotpath.handle_plain.");
+
+static PyObject *
+handle_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "handle_plain expects 4 arguments");
+        return NULL;
+    }
+    PyObject *frame = args[0], *fast = args[1], *hot = args[2], *conn = args[3];
+    if (!PyBytes_CheckExact(frame) || !PyDict_CheckExact(fast))
+        Py_RETURN_NONE;
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(frame);
+    Py_ssize_t n = PyBytes_GET_SIZE(frame);
+    layout lo;
+    PyObject *entry = lookup(fast, p, n, &lo);
+    if (entry == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    if (thread == NULL)
+        return NULL;
+    Py_INCREF(entry); /* the handler may change the route table */
+    PyObject *result = run_entry(frame, p, n, &lo, entry, hot, conn, thread);
+    Py_DECREF(entry);
+    Py_DECREF(thread);
+    return result;
+}
+
+/* b"".join(batch) for a list of k bytes objects (all the hot path puts in a batch) */
+static PyObject *
+join_bytes(PyObject *batch, Py_ssize_t k)
+{
+    Py_ssize_t size = 0;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        PyObject *item = PyList_GET_ITEM(batch, i);
+        if (!PyBytes_Check(item))
+            return PyObject_CallMethod(empty_bytes, "join", "O", batch);
+        size += PyBytes_GET_SIZE(item);
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (out == NULL)
+        return NULL;
+    char *o = PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < k; i++) {
+        PyObject *item = PyList_GET_ITEM(batch, i);
+        memcpy(o, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item));
+        o += PyBytes_GET_SIZE(item);
+    }
+    return out;
+}
+
+/* Write what the batch holds, as ServerConnection._flush does; 0 or -1 with an exception. */
+static int
+flush_batch(PyObject *conn, PyObject *batch)
+{
+    Py_ssize_t k = PyList_GET_SIZE(batch);
+    if (k == 0)
+        return 0;
+    PyObject *transport = PyObject_GetAttr(conn, str_transport);
+    if (transport == NULL)
+        return -1;
+    PyObject *closed = PyObject_GetAttr(conn, str_closed);
+    int is_closed = closed == NULL ? -1 : PyObject_IsTrue(closed);
+    Py_XDECREF(closed);
+    int rc = 0;
+    if (is_closed < 0) {
+        rc = -1;
+    }
+    else if (transport != Py_None && !is_closed) {
+        PyObject *data;
+        if (k == 1) {
+            data = Py_NewRef(PyList_GET_ITEM(batch, 0));
+        }
+        else {
+            data = join_bytes(batch, k);
+        }
+        if (data == NULL || PyList_SetSlice(batch, 0, k, NULL) < 0) {
+            rc = -1;
+        }
+        else {
+            PyObject *r = PyObject_CallMethodOneArg(transport, str_write, data);
+            if (r == NULL)
+                rc = -1;
+            Py_XDECREF(r);
+        }
+        Py_XDECREF(data);
+    }
+    Py_DECREF(transport);
+    return rc;
+}
+
+#define MAX_READ_FRAMES 256
+
+PyDoc_STRVAR(serve_read_doc,
+"serve_read(data, fast, hot, conn, finish, /) -> bool\n\n"
+"Serve a read made only of whole plain requests; see rpcx.server.hotpath.serve_read.");
+
+static PyObject *
+serve_read(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "serve_read expects 5 arguments");
+        return NULL;
+    }
+    PyObject *data = args[0], *fast = args[1], *hot = args[2], *conn = args[3], *finish = args[4];
+    if (!PyBytes_CheckExact(data) || !PyDict_CheckExact(fast))
+        Py_RETURN_FALSE;
+
+    /* the decoder must hold nothing (no frame started in an earlier read) and be healthy */
+    PyObject *decoder = PyObject_GetAttr(conn, str_decoder);
+    if (decoder == NULL)
+        return NULL;
+    PyObject *buf = PyObject_GetAttr(decoder, str__buf);
+    PyObject *failed = buf == NULL ? NULL : PyObject_GetAttr(decoder, str__failed);
+    PyObject *max_obj = failed == NULL ? NULL : PyObject_GetAttr(decoder, str__max_len);
+    Py_DECREF(decoder);
+    if (max_obj == NULL) {
+        Py_XDECREF(buf);
+        Py_XDECREF(failed);
+        return NULL;
+    }
+    Py_ssize_t held = PyObject_Length(buf);
+    int sick = failed != Py_None;
+    unsigned long long max_len = PyLong_AsUnsignedLongLong(max_obj);
+    Py_DECREF(buf);
+    Py_DECREF(failed);
+    Py_DECREF(max_obj);
+    if (held < 0 || (max_len == (unsigned long long)-1 && PyErr_Occurred()))
+        return NULL;
+    if (held || sick)
+        Py_RETURN_FALSE;
+
+    /* first pass: every frame whole, plain and routed, or nothing runs */
+    const unsigned char *base = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data), pos = 0;
+    Py_ssize_t offs[MAX_READ_FRAMES], lens[MAX_READ_FRAMES];
+    layout los[MAX_READ_FRAMES];
+    PyObject *entries[MAX_READ_FRAMES];
+    int count = 0;
+    while (pos < n) {
+        if (count == MAX_READ_FRAMES || base[pos] != MAGIC || n - pos < 16)
+            goto not_plain;
+        uint32_t total = be32(base + pos + 12);
+        if (max_len && total > max_len)
+            goto not_plain;
+        Py_ssize_t len = 16 + (Py_ssize_t)total;
+        if (len > n - pos)
+            goto not_plain;
+        PyObject *entry = lookup(fast, base + pos, len, &los[count]);
+        if (entry == NULL)
+            goto not_plain;
+        Py_INCREF(entry); /* a handler may change the route table */
+        entries[count] = entry;
+        offs[count] = pos;
+        lens[count] = len;
+        count++;
+        pos += len;
+    }
+    if (count == 0)
+        goto not_plain;
+
+    PyObject *thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    PyObject *batch = thread == NULL ? NULL : PyList_New(0);
+    int ok = batch != NULL && PyObject_SetAttr(conn, str__batch, batch) == 0;
+    for (int i = 0; ok && i < count; i++) {
+        if (i > 0) {
+            /* a handler closed the connection: read nothing more (the Python loop's check) */
+            PyObject *closing = PyObject_GetAttr(conn, str_closing);
+            int stop = closing == NULL ? -1 : PyObject_IsTrue(closing);
+            Py_XDECREF(closing);
+            if (stop) {
+                ok = stop > 0;
+                break;
+            }
+        }
+        PyObject *frame;
+        if (count == 1)
+            frame = Py_NewRef(data);
+        else
+            frame = PyBytes_FromStringAndSize((const char *)base + offs[i], lens[i]);
+        if (frame == NULL) {
+            ok = 0;
+            break;
+        }
+        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(frame);
+        PyObject *r = run_entry(frame, p, lens[i], &los[i], entries[i], hot, conn, thread);
+        if (r == NULL) {
+            ok = 0;
+        }
+        else if (PyBytes_CheckExact(r)) {
+            ok = PyList_Append(batch, r) == 0;
+        }
+        else {
+            PyObject *fr = PyObject_CallFunctionObjArgs(finish, conn, frame, r, NULL);
+            ok = fr != NULL;
+            Py_XDECREF(fr);
+        }
+        Py_XDECREF(r);
+        Py_DECREF(frame);
+    }
+    /* like the Python loop's finally: stop batching, then write what was batched, even on error */
+    if (batch != NULL) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        if (PyObject_SetAttr(conn, str__batch, Py_None) < 0 || flush_batch(conn, batch) < 0) {
+            if (type != NULL)
+                PyErr_Clear(); /* the first error wins */
+            else
+                ok = 0;
+        }
+        if (type != NULL)
+            PyErr_Restore(type, value, tb);
+    }
+    Py_XDECREF(batch);
+    Py_XDECREF(thread);
+    for (int i = 0; i < count; i++)
+        Py_DECREF(entries[i]);
+    if (!ok)
+        return NULL;
+    Py_RETURN_TRUE;
+
+not_plain:
+    for (int i = 0; i < count; i++)
+        Py_DECREF(entries[i]);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_FALSE;
 }
 
 /* ---- module ------------------------------------------------------------------------------ */
@@ -418,6 +610,7 @@ static PyMethodDef methods[] = {
     {"peek_route", (PyCFunction)peek_route, METH_O, peek_route_doc},
     {"encode_plain_response", (PyCFunction)encode_plain_response, METH_VARARGS, encode_plain_response_doc},
     {"handle_plain", (PyCFunction)(void (*)(void))handle_plain, METH_FASTCALL, handle_plain_doc},
+    {"serve_read", (PyCFunction)(void (*)(void))serve_read, METH_FASTCALL, serve_read_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -438,6 +631,17 @@ PyInit__speedups(void)
     INTERN(str_ctx, "ctx");
     INTERN(str_res_md, "_res_md");
     INTERN(str_encode, "encode");
+    INTERN(str_transport, "transport");
+    INTERN(str_closed, "closed");
+    INTERN(str_closing, "closing");
+    INTERN(str_write, "write");
+    INTERN(str_decoder, "decoder");
+    INTERN(str__buf, "_buf");
+    INTERN(str__failed, "_failed");
+    INTERN(str__max_len, "_max_len");
+    INTERN(str__batch, "_batch");
+    if ((empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) == NULL)
+        return NULL;
 #undef INTERN
     return PyModule_Create(&moduledef);
 }

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ProtocolError
 from ..protocol.decoder import FrameDecoder
 from .context import _hot
-from .hotpath import handle_plain
+from .hotpath import handle_plain, serve_read
 
 if TYPE_CHECKING:
     from .server import Server
@@ -56,6 +56,19 @@ class ServerConnection(asyncio.Protocol):
         self.server._connection_made(self)
 
     def data_received(self, data: bytes) -> None:
+        server = self.server
+        if (
+            server.auth is None
+            and not server.plugins.plugins
+            and not self.backlog
+            and not self.closing
+            and (server.max_concurrent_calls <= 0 or server._inflight < server.max_concurrent_calls)
+            and serve_read(data, server._fast, _hot, self, server._finish_plain)
+        ):
+            # the read was only plain requests, now answered (hotpath.serve_read)
+            if server.read_timeout:
+                self.last_frame_at = time.monotonic()
+            return
         error: ProtocolError | None = None
         decoder = self.decoder
         try:
@@ -72,7 +85,6 @@ class ServerConnection(asyncio.Protocol):
             self.last_frame_at = time.monotonic()
             batch: list[bytes] = []
             self._batch = batch
-            server = self.server
             try:
                 # the hot path (server.Server._handle_frame has the same, for frames it releases
                 # from the backlog), inlined: this loop runs once per request

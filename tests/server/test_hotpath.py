@@ -3,27 +3,33 @@ twin alike (rpcx/_speedups.c), outside any server or socket."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from typing import Any, Callable
 
 import pytest
 
+from rpcx.errors import ProtocolError
 from rpcx.protocol import Message, encode, make_response, parse_frame
+from rpcx.protocol.decoder import FrameDecoder
 from rpcx.protocol.message import encode_route
+from rpcx.server import Server
+from rpcx.server.connection import ServerConnection
 from rpcx.server.context import _HotCall, _hot, current_context
-from rpcx.server.hotpath import py_handle_plain
+from rpcx.server.hotpath import MAX_READ_FRAMES, py_handle_plain, py_serve_read
 
 
-def _impls() -> list[Any]:
-    impls = [pytest.param(py_handle_plain, id="python")]
+def _twins(name: str, python: Any) -> list[Any]:
+    """The Python definition of ``name`` and its C twin (skipped, named, when not built)."""
+    impls = [pytest.param(python, id="python")]
     try:
-        impls.append(pytest.param(importlib.import_module("rpcx._speedups").handle_plain, id="c"))
+        impls.append(pytest.param(getattr(importlib.import_module("rpcx._speedups"), name), id="c"))
     except ImportError:
         impls.append(pytest.param(None, id="c", marks=pytest.mark.skip(reason="rpcx._speedups is not built")))
     return impls
 
 
-impl = pytest.mark.parametrize("handle_plain", _impls())
+impl = pytest.mark.parametrize("handle_plain", _twins("handle_plain", py_handle_plain))
 
 ROUTE = encode_route("Arith", "Mul")
 JSON = 2 << 4
@@ -187,3 +193,157 @@ def test_route_table_may_change_during_the_call(handle_plain: Any) -> None:
     fast = table(lambda a: (fast.clear(), a)[1])
     out = handle_plain(request(), fast, _HotCall(), Conn())
     assert parse_frame(out).payload == b"AB" and fast == {}
+
+
+# -- serve_read: a whole socket read of plain requests ----------------------------------------------
+
+
+read_impl = pytest.mark.parametrize("serve_read", _twins("serve_read", py_serve_read))
+
+
+class Transport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.late: list[bytes] = []  # written after close(): a real transport may drop these
+        self.closed = False
+
+    def write(self, data: Any) -> None:
+        (self.late if self.closed else self.writes).append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 1) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def connection() -> tuple[ServerConnection, Transport]:
+    conn = ServerConnection(Server())
+    t = Transport()
+    conn.connection_made(t)
+    return conn, t
+
+
+def finisher(log: list[Any]) -> Callable[..., None]:
+    return lambda conn, frame, r: log.append((parse_frame(frame).seq, r))
+
+
+def seqs(writes: list[bytes]) -> list[int]:
+    d = FrameDecoder()
+    return [m.seq for w in writes for m in d.feed(w)]
+
+
+@read_impl
+def test_a_read_of_plain_requests_is_served_in_order_in_one_write(serve_read: Any) -> None:
+    conn, t = connection()
+    ran: list[bytes] = []
+    fast = table(lambda a: (ran.append(a), a)[1])
+    data = b"".join(request(seq=i, payload=bytes([65 + i])) for i in range(5))
+    assert serve_read(data, fast, _hot, conn, finisher([])) is True
+    assert ran == [b"A", b"B", b"C", b"D", b"E"]
+    assert len(t.writes) == 1 and seqs(t.writes) == [0, 1, 2, 3, 4]
+    assert [m.payload for m in FrameDecoder().feed(t.writes[0])] == ran
+    assert conn._batch is None and _hot.frame is None
+
+
+@read_impl
+@pytest.mark.parametrize(
+    "tail",
+    [
+        request(seq=9)[:20],
+        request(seq=9, heartbeat=True),
+        request(seq=9, oneway=True),
+        request(seq=9, service_method="Add"),
+        b"GET / HTTP/1.1\r\n",
+        encode(Message(service_path="A", service_method="B", payload=b"x" * 100)),
+    ],
+    ids=["partial", "heartbeat", "oneway", "unknown-route", "garbage", "over-max-len"],
+)
+def test_a_read_with_anything_else_runs_nothing(serve_read: Any, tail: bytes) -> None:
+    conn, t = connection()
+    conn.decoder._max_len = 90  # type: ignore[misc]
+    ran: list[bytes] = []
+    data = request(seq=1) + tail
+    assert serve_read(data, table(lambda a: (ran.append(a), a)[1]), _hot, conn, finisher([])) is False
+    assert ran == [] and t.writes == [] and conn._batch is None
+
+
+@read_impl
+def test_too_many_frames_in_one_read_take_the_general_path(serve_read: Any) -> None:
+    conn, t = connection()
+    one = request()
+    fast = table(lambda a: a)
+    assert serve_read(one * MAX_READ_FRAMES, fast, _hot, conn, finisher([])) is True
+    assert serve_read(one * (MAX_READ_FRAMES + 1), fast, _hot, conn, finisher([])) is False
+    assert len(seqs(t.writes)) == MAX_READ_FRAMES
+
+
+@read_impl
+def test_a_decoder_holding_bytes_or_failed_takes_the_general_path(serve_read: Any) -> None:
+    conn, _t = connection()
+    conn.decoder.feed_frames(request()[:10])
+    assert serve_read(request(), table(lambda a: a), _hot, conn, finisher([])) is False
+    conn2, _t2 = connection()
+    with pytest.raises(ProtocolError):
+        conn2.decoder.feed_frames(b"X")
+    assert serve_read(request(), table(lambda a: a), _hot, conn2, finisher([])) is False
+
+
+@read_impl
+def test_errors_and_metadata_replies_go_to_finish_in_order(serve_read: Any) -> None:
+    conn, t = connection()
+    done: list[Any] = []
+
+    def handler(a: bytes) -> bytes:
+        if a == b"B":
+            raise ValueError("bad B")
+        if a == b"C":
+            current_context().response_metadata["x"] = "y"
+        return a
+
+    data = b"".join(request(seq=i, payload=p) for i, p in enumerate([b"a", b"b", b"c"]))
+    assert serve_read(data, table(handler), _hot, conn, finisher(done)) is True
+    assert [d[0] for d in done] == [1, 2]
+    assert isinstance(done[0][1][0], ValueError)
+    assert done[1][1][0]._res_md == {"x": "y"} and done[1][1][1] == b"C"
+    assert seqs(t.writes) == [0]
+
+
+@read_impl
+def test_a_method_that_closes_the_connection_stops_the_read(serve_read: Any) -> None:
+    conn, t = connection()
+    ran: list[bytes] = []
+
+    def handler(a: bytes) -> bytes:
+        ran.append(a)
+        if a == b"B":
+            current_context().connection.close()
+        return a
+
+    data = b"".join(request(seq=i, payload=p) for i, p in enumerate([b"a", b"b", b"c"]))
+    assert serve_read(data, table(handler), _hot, conn, finisher([])) is True
+    assert ran == [b"A", b"B"]
+    # the reply batched before the close went out before it; the third request never ran
+    assert seqs(t.writes) == [0] and t.closed and seqs(t.late) in ([], [1])
+
+
+@read_impl
+def test_a_base_exception_still_writes_what_was_answered(serve_read: Any) -> None:
+    conn, t = connection()
+
+    def handler(a: bytes) -> bytes:
+        if a == b"B":
+            raise KeyboardInterrupt
+        return a
+
+    data = b"".join(request(seq=i, payload=p) for i, p in enumerate([b"a", b"b", b"c"]))
+    with pytest.raises(KeyboardInterrupt):
+        serve_read(data, table(handler), _hot, conn, finisher([]))
+    assert seqs(t.writes) == [0] and conn._batch is None and _hot.frame is None
