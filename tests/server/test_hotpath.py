@@ -8,6 +8,8 @@ import importlib
 from typing import Any, Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rpcx.errors import ProtocolError
 from rpcx.protocol import Message, encode, make_response, parse_frame
@@ -19,12 +21,20 @@ from rpcx.server.context import _HotCall, _hot, current_context
 from rpcx.server.hotpath import MAX_READ_FRAMES, py_handle_plain, py_serve_read
 
 
+def _accel_c() -> Any:
+    try:
+        return importlib.import_module("rpcx._speedups")
+    except ImportError:
+        return None
+
+
 def _twins(name: str, python: Any) -> list[Any]:
     """The Python definition of ``name`` and its C twin (skipped, named, when not built)."""
     impls = [pytest.param(python, id="python")]
-    try:
-        impls.append(pytest.param(getattr(importlib.import_module("rpcx._speedups"), name), id="c"))
-    except ImportError:
+    c = _accel_c()
+    if c is not None:
+        impls.append(pytest.param(getattr(c, name), id="c"))
+    else:
         impls.append(pytest.param(None, id="c", marks=pytest.mark.skip(reason="rpcx._speedups is not built")))
     return impls
 
@@ -347,3 +357,34 @@ def test_a_base_exception_still_writes_what_was_answered(serve_read: Any) -> Non
     with pytest.raises(KeyboardInterrupt):
         serve_read(data, table(handler), _hot, conn, finisher([]))
     assert seqs(t.writes) == [0] and conn._batch is None and _hot.frame is None
+
+
+_PIECES = {
+    "plain": lambda i: request(seq=i, payload=bytes([97 + i % 26])),
+    "error": lambda i: request(seq=i, payload=b"!"),
+    "heartbeat": lambda i: request(seq=i, heartbeat=True),
+    "other-route": lambda i: request(seq=i, service_path="Nope"),
+    "cut": lambda i: request(seq=i)[: 5 + i % 20],
+    "garbage": lambda i: bytes([i % 256]) * 3,
+}
+
+
+@pytest.mark.skipif(_accel_c() is None, reason="rpcx._speedups is not built")
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(sorted(_PIECES)), min_size=1, max_size=8))
+def test_serve_read_twins_agree_on_mixed_reads(kinds: list[str]) -> None:
+    data = b"".join(_PIECES[k](i) for i, k in enumerate(kinds))
+
+    def handler(a: bytes) -> bytes:
+        if a == b"!":
+            raise ValueError("bang")
+        return a
+
+    outcomes = []
+    for serve_read in (py_serve_read, _accel_c().serve_read):  # type: ignore[union-attr]
+        conn, t = connection()
+        done: list[Any] = []
+        served = serve_read(data, table(handler), _hot, conn, finisher(done))
+        outcomes.append((served, t.writes, [(s, type(r[0]).__name__) for s, r in done]))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == all(k in ("plain", "error") for k in kinds)
