@@ -313,8 +313,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         "| conc. | python/go calls/s | python/grpc.aio calls/s | python/asyncio-echo calls/s "
-        "| python/go p50 | python/go server CPU per call |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| python/go p50 | python/go server CPU per call | python − echo server CPU µs/call |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def g(n: str, c: int, k: str) -> float | None:
@@ -327,7 +327,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {_ratio(g('python-rpcx', c, 'calls_per_s'), g('grpc.aio', c, 'calls_per_s'))} "
             f"| {_ratio(g('python-rpcx', c, 'calls_per_s'), g('asyncio-echo', c, 'calls_per_s'))} "
             f"| {_ratio(g('python-rpcx', c, 'p50_us'), g('go-rpcx', c, 'p50_us'))} "
-            f"| {_ratio(g('python-rpcx', c, 'server_cpu_us_per_call'), g('go-rpcx', c, 'server_cpu_us_per_call'))} |"
+            f"| {_ratio(g('python-rpcx', c, 'server_cpu_us_per_call'), g('go-rpcx', c, 'server_cpu_us_per_call'))} "
+            f"| {_diff(g('python-rpcx', c, 'server_cpu_us_per_call'), g('asyncio-echo', c, 'server_cpu_us_per_call'))} |"
         )
     t = results["targets"]
     lines += [
@@ -336,6 +337,7 @@ def markdown(results: dict[str, Any]) -> str:
         "|---|---|---|",
         f"| python-rpcx ≥ 0.5× go-rpcx calls/s (worst concurrency) | {t['min_ratio_vs_go']} | {_yes(t['ratio_ok'])} |",
         f"| python-rpcx server CPU ≤ 12 µs/call (worst concurrency) | {t['max_cpu_us_per_call']} | {_yes(t['cpu_ok'])} |",
+        f"| python-rpcx server CPU ≤ 12 µs/call, each concurrency | {t['cpu_by_conc']} | {t['cpu_ok_by_conc']} |",
         f"| python-rpcx p50 ≤ 150 µs at concurrency 1 | {t['p50_c1_us']} | {_yes(t['p50_ok'])} |",
     ]
     m = results["machine"]
@@ -348,6 +350,15 @@ def markdown(results: dict[str, Any]) -> str:
         f"rpcx-python {m['rpcx']} @ {m['rpcx_commit']}{' + uncommitted changes' if m.get('rpcx_dirty') else ''}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _ok(cells: dict[str, Any], c: int) -> bool:
+    r = cells.get(str(c))
+    return r is not None and "error" not in r
+
+
+def _diff(a: float | None, b: float | None) -> str:
+    return "-" if a is None or b is None else f"{a - b:+.1f}"
 
 
 def _yes(ok: bool | None) -> str:
@@ -370,6 +381,8 @@ def targets(best: dict[str, Any], concs: list[int]) -> dict[str, Any]:
         "ratio_ok": min(ratios) >= 0.5 if ratios else None,
         "max_cpu_us_per_call": round(max(cpus), 1) if cpus else None,
         "cpu_ok": max(cpus) <= 12 if cpus else None,
+        "cpu_by_conc": " / ".join(f"c={c}: {_f(py[str(c)]['server_cpu_us_per_call'], 1)}" for c in concs if _ok(py, c)),
+        "cpu_ok_by_conc": " / ".join(_yes(py[str(c)]["server_cpu_us_per_call"] <= 12) for c in concs if _ok(py, c)),
         "p50_c1_us": p50,
         "p50_ok": p50 <= 150 if p50 is not None else None,
     }
