@@ -15,6 +15,7 @@
  *                                     twin: rpcx.server.hotpath.py_handle_plain
  *   serve_read(data, fast, hot, conn, finish) -> bool
  *                                     twin: rpcx.server.hotpath.py_serve_read
+ *   HotCall                           twin: rpcx.server.context.PyHotCall
  *
  * The wire format (rpcx protocol, big endian): a 16-byte header (magic 0x08, version, flags,
  * serialize byte, seq u64, total length u32), then four sections, each a u32 length and bytes:
@@ -23,6 +24,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <pythread.h>
+#include <structmember.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -239,6 +242,101 @@ encode_plain_response(PyObject *module, PyObject *args)
     return res;
 }
 
+/* ---- HotCall ----------------------------------------------------------------------------- */
+
+/* rpcx.server.context._HotCall as a C type: the same four attributes, which run_entry sets as
+ * struct fields instead of through attribute lookups. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *frame;
+    PyObject *connection;
+    PyObject *thread;
+    PyObject *ctx;
+} HotCall;
+
+static PyMemberDef hotcall_members[] = {
+    {"frame", T_OBJECT, offsetof(HotCall, frame), 0, "the request frame being served, or None"},
+    {"connection", T_OBJECT, offsetof(HotCall, connection), 0, "its connection"},
+    {"thread", T_OBJECT, offsetof(HotCall, thread), 0, "the thread serving it"},
+    {"ctx", T_OBJECT, offsetof(HotCall, ctx), 0, "its Context, once current_context() built it"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyObject *
+hotcall_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (PyTuple_GET_SIZE(args) || (kwds && PyDict_GET_SIZE(kwds))) {
+        PyErr_SetString(PyExc_TypeError, "HotCall() takes no arguments");
+        return NULL;
+    }
+    HotCall *self = (HotCall *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->frame = Py_NewRef(Py_None);
+    self->connection = Py_NewRef(Py_None);
+    self->thread = PyLong_FromLong(0);
+    self->ctx = Py_NewRef(Py_None);
+    if (self->thread == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int
+hotcall_traverse(HotCall *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->frame);
+    Py_VISIT(self->connection);
+    Py_VISIT(self->thread);
+    Py_VISIT(self->ctx);
+    return 0;
+}
+
+static int
+hotcall_clear(HotCall *self)
+{
+    Py_CLEAR(self->frame);
+    Py_CLEAR(self->connection);
+    Py_CLEAR(self->thread);
+    Py_CLEAR(self->ctx);
+    return 0;
+}
+
+static void
+hotcall_dealloc(HotCall *self)
+{
+    PyObject_GC_UnTrack(self);
+    hotcall_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject HotCallType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rpcx._speedups.HotCall",
+    .tp_basicsize = sizeof(HotCall),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The plain call the server's hot path is running; see rpcx.server.context._HotCall.",
+    .tp_new = hotcall_new,
+    .tp_traverse = (traverseproc)hotcall_traverse,
+    .tp_clear = (inquiry)hotcall_clear,
+    .tp_dealloc = (destructor)hotcall_dealloc,
+    .tp_members = hotcall_members,
+};
+
+/* hot.<field> = value, directly for a HotCall; 0 or -1 with an exception */
+static int
+hot_set(PyObject *hot, PyObject *name, PyObject **field_of_hotcall, PyObject *value)
+{
+    if (field_of_hotcall != NULL) {
+        Py_XSETREF(*field_of_hotcall, Py_NewRef(value));
+        return 0;
+    }
+    return PyObject_SetAttr(hot, name, value);
+}
+
+#define HOT_FIELD(hot, f) (Py_IS_TYPE((hot), &HotCallType) ? &((HotCall *)(hot))->f : NULL)
+
 /* ---- handle_plain and serve_read --------------------------------------------------------- */
 
 /* The route table entry for the plain request p[0:n] (borrowed), or NULL: with an exception set
@@ -273,8 +371,10 @@ run_entry(PyObject *frame, const unsigned char *p, Py_ssize_t n, const layout *l
 {
     PyObject *func = PyTuple_GET_ITEM(entry, 0), *dec = PyTuple_GET_ITEM(entry, 1);
     PyObject *enc = PyTuple_GET_ITEM(entry, 2), *codec = PyTuple_GET_ITEM(entry, 3);
-    if (PyObject_SetAttr(hot, str_frame, frame) < 0 || PyObject_SetAttr(hot, str_connection, conn) < 0 ||
-        PyObject_SetAttr(hot, str_thread, thread) < 0 || PyObject_SetAttr(hot, str_ctx, Py_None) < 0)
+    if (hot_set(hot, str_frame, HOT_FIELD(hot, frame), frame) < 0 ||
+        hot_set(hot, str_connection, HOT_FIELD(hot, connection), conn) < 0 ||
+        hot_set(hot, str_thread, HOT_FIELD(hot, thread), thread) < 0 ||
+        hot_set(hot, str_ctx, HOT_FIELD(hot, ctx), Py_None) < 0)
         return NULL;
 
     PyObject *reply = NULL, *payload = NULL, *result = NULL;
@@ -306,9 +406,9 @@ run_entry(PyObject *frame, const unsigned char *p, Py_ssize_t n, const layout *l
     }
     Py_CLEAR(reply);
 
-    if (PyObject_SetAttr(hot, str_frame, Py_None) < 0)
+    if (hot_set(hot, str_frame, HOT_FIELD(hot, frame), Py_None) < 0)
         goto done;
-    PyObject *used = PyObject_GetAttr(hot, str_ctx);
+    PyObject *used = Py_IS_TYPE(hot, &HotCallType) ? Py_NewRef(((HotCall *)hot)->ctx) : PyObject_GetAttr(hot, str_ctx);
     if (used == NULL)
         goto done;
     if (used != Py_None) {
@@ -352,7 +452,7 @@ call_failed:
             PyException_SetTraceback(value, tb);
         Py_XDECREF(type);
         Py_XDECREF(tb);
-        if (PyObject_SetAttr(hot, str_frame, Py_None) == 0)
+        if (hot_set(hot, str_frame, HOT_FIELD(hot, frame), Py_None) == 0)
             result = PyTuple_Pack(1, value ? value : Py_None);
         Py_XDECREF(value);
     }
@@ -360,7 +460,7 @@ call_failed:
         /* KeyboardInterrupt, SystemExit: not ours to swallow */
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
-        if (PyObject_SetAttr(hot, str_frame, Py_None) < 0)
+        if (hot_set(hot, str_frame, HOT_FIELD(hot, frame), Py_None) < 0)
             PyErr_Clear();
         PyErr_Restore(type, value, tb);
     }
@@ -643,5 +743,14 @@ PyInit__speedups(void)
     if ((empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) == NULL)
         return NULL;
 #undef INTERN
-    return PyModule_Create(&moduledef);
+    if (PyType_Ready(&HotCallType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "HotCall", (PyObject *)&HotCallType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

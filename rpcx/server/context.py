@@ -12,6 +12,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from .._accel import speedups as _speedups
 from ..protocol.constants import SERVER_TIMEOUT
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def deadline_from(metadata: dict[str, str]) -> float | None:
         return None
 
 
-class _HotCall:
+class PyHotCall:
     """The plain call the server's hot path is running inline right now, on the loop's thread.
 
     Setting two attributes costs less than a context object and a ContextVar set/reset per call;
@@ -54,6 +55,8 @@ class _HotCall:
         self.ctx: "Context | None" = None
 
 
+# the C type (rpcx/_speedups.c) has the same four attributes, which its hot path sets directly
+_HotCall: type = _speedups.HotCall if _speedups is not None else PyHotCall
 _hot = _HotCall()
 _get_ident = threading.get_ident
 

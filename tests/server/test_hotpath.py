@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import threading
 from typing import Any, Callable
 
 import pytest
@@ -17,7 +18,7 @@ from rpcx.protocol.decoder import FrameDecoder
 from rpcx.protocol.message import encode_route
 from rpcx.server import Server
 from rpcx.server.connection import ServerConnection
-from rpcx.server.context import _HotCall, _hot, current_context
+from rpcx.server.context import PyHotCall, _HotCall, _hot, current_context
 from rpcx.server.hotpath import MAX_READ_FRAMES, py_handle_plain, py_serve_read
 
 
@@ -388,3 +389,35 @@ def test_serve_read_twins_agree_on_mixed_reads(kinds: list[str]) -> None:
         outcomes.append((served, t.writes, [(s, type(r[0]).__name__) for s, r in done]))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0] == all(k in ("plain", "error") for k in kinds)
+
+
+@pytest.mark.skipif(_accel_c() is None, reason="rpcx._speedups is not built")
+@pytest.mark.parametrize("hot_type", ["python", "c"])
+@pytest.mark.parametrize("handle_plain", _twins("handle_plain", py_handle_plain))
+def test_either_dispatch_works_with_either_hot_call_type(handle_plain: Any, hot_type: str) -> None:
+    hot = PyHotCall() if hot_type == "python" else _accel_c().HotCall()
+    conn = Conn()
+    seen = {}
+
+    def handler(a: bytes) -> bytes:
+        seen["during"] = (hot.frame is not None, hot.connection is conn, hot.thread == threading.get_ident())
+        return a
+
+    out = handle_plain(request(), table(handler), hot, conn)
+    assert parse_frame(out).payload == b"AB"
+    assert seen["during"] == (True, True, True)
+    assert hot.frame is None and hot.ctx is None
+
+
+@pytest.mark.skipif(_accel_c() is None, reason="rpcx._speedups is not built")
+def test_c_hot_call_type_behaves_like_the_slotted_class() -> None:
+    c_hot, py_hot = _accel_c().HotCall(), PyHotCall()
+    for h in (c_hot, py_hot):
+        assert (h.frame, h.connection, h.thread, h.ctx) == (None, None, 0, None)
+        h.frame = b"x"
+        h.ctx = h  # a cycle through the object: the garbage collector must be able to clear it
+        assert h.frame == b"x" and h.ctx is h
+        with pytest.raises(AttributeError):
+            h.other = 1
+    with pytest.raises(TypeError):
+        _accel_c().HotCall(1)
