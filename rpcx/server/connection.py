@@ -13,7 +13,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ProtocolError
+from ..errors import CallTimeoutError, ConnectionClosedError, ProtocolError
 from ..protocol.decoder import FrameDecoder
 from .context import _hot
 from .hotpath import handle_plain, serve_read
@@ -47,6 +47,8 @@ class ServerConnection(asyncio.Protocol):
         self.partial_since: float | None = None
         self._paused = False
         self._write_blocked = False
+        #: send_message calls waiting for the peer to read (see drain)
+        self._drain_waiters: list[asyncio.Future[None]] = []
         self._reading_paused = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
@@ -126,6 +128,7 @@ class ServerConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._wake_drainers()
         self.backlog.clear()
         self.backlog_bytes = 0
         self.server._connection_lost(self, exc)
@@ -163,6 +166,38 @@ class ServerConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._write_blocked = False
         self._update_reading()
+        self._wake_drainers()
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait until the peer has read enough of what was written to it (a no-op unless the
+        transport's write buffer is past its high-water mark).
+
+        Raises :class:`~rpcx.errors.ConnectionClosedError` if the connection ends first and
+        :class:`~rpcx.errors.CallTimeoutError` after ``timeout`` seconds (None: no limit).
+        """
+        if self.closed:
+            raise ConnectionClosedError(f"connection from {self.peer} is closed")
+        if not self._write_blocked:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._drain_waiters.append(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise CallTimeoutError(
+                f"connection from {self.peer}: the peer has not read for {timeout}s (write timeout)"
+            ) from None
+        finally:
+            if fut in self._drain_waiters:
+                self._drain_waiters.remove(fut)
+        if self.closed:
+            raise ConnectionClosedError(f"connection from {self.peer} closed while a write waited")
+
+    def _wake_drainers(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
 
     def _update_reading(self) -> None:
         if self.closed or self.transport is None:

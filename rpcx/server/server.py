@@ -87,6 +87,9 @@ class Server:
             (Go's ``WithReadTimeout``, an idle timeout); None (Go's default) keeps idle clients.
         frame_timeout: close a connection whose frame, once started, is not complete after this many
             seconds: the guard against slowloris peers that trickle bytes to hold a connection.
+        write_timeout: how long :meth:`send_message` waits for a client that is not reading its
+            pushes before it gives up with :class:`~rpcx.errors.CallTimeoutError` (Go's
+            ``WithWriteTimeout``); None waits as long as the connection lives.
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class Server:
         handle_service_error: Callable[[BaseException], None] | None = None,
         read_timeout: float | None = None,
         frame_timeout: float | None = 30.0,
+        write_timeout: float | None = None,
     ) -> None:
         if sync_handlers not in ("inline", "thread"):
             raise ValueError("sync_handlers must be 'inline' or 'thread'")
@@ -109,6 +113,7 @@ class Server:
         self.max_concurrent_calls = max_concurrent_calls
         self.read_timeout = read_timeout
         self.frame_timeout = frame_timeout
+        self.write_timeout = write_timeout
         self._sweeper: asyncio.Task[None] | None = None
         self.auth = auth
         self.tls = tls
@@ -300,7 +305,15 @@ class Server:
         metadata: dict[str, str] | None,
         payload: bytes,
     ) -> None:
-        """Push a message to a connected client (Go's ``SendMessage``): a oneway raw Request."""
+        """Push a message to a connected client (Go's ``SendMessage``): a oneway raw Request.
+
+        Returns once the message is handed to the connection; when the client is not reading and
+        its pushes back up past the transport's high-water mark, waits until it reads again (or
+        ``write_timeout`` passes: :class:`~rpcx.errors.CallTimeoutError`; or the connection ends:
+        :class:`~rpcx.errors.ConnectionClosedError`), so pushing cannot buffer without bound. After
+        a timeout the message is still queued, whole, and goes out if the client reads later; close
+        ``connection`` to give up on the client instead.
+        """
         msg = Message(
             oneway=True,
             serialize_type=SerializeType.NONE,
@@ -317,6 +330,10 @@ class Server:
             err = RpcxError("connection is shut down")
         else:
             connection.write(encode(msg))
+            try:
+                await connection.drain(self.write_timeout)
+            except RpcxError as exc:
+                err = exc
         for h in self.plugins.post_write_request:
             await _maybe(h(msg, err))
         if err is not None:

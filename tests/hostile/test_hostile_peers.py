@@ -26,6 +26,7 @@ import pytest
 from arith_service import Args, Reply
 
 from rpcx import FailMode, Peer2PeerDiscovery, SelectMode, Server, XClient
+from rpcx.errors import CallTimeoutError, RpcxError
 from rpcx.protocol import DEFAULT_MAX_DECOMPRESSED_LENGTH, CompressType, Message, SerializeType, encode
 
 #: generous bound for "this must happen": a hang check on a loaded machine, not a speed check
@@ -507,5 +508,80 @@ async def test_read_timeout_closes_idle_connections_but_not_heartbeating_ones(ra
         assert reply is not None and reply.payload == b"still here"
         await idle.aclose()
         await busy.aclose()
+    finally:
+        await srv.close()
+
+
+async def _server_side(srv: Server, n: int = 1) -> list[Any]:
+    async with asyncio.timeout(WAIT):
+        while len(srv.connections) < n:
+            await asyncio.sleep(0.01)
+    return list(srv.connections)
+
+
+async def test_pushes_to_a_peer_that_never_reads_wait_then_time_out(raw) -> None:
+    """send_message to a client that reads nothing: pushes stop queueing once the transport backs
+    up; with write_timeout the pusher gets CallTimeoutError instead of buffering without bound."""
+    from arith_service import Arith
+
+    srv = Server(write_timeout=0.3)
+    srv.register(Arith())
+    addr = await srv.start("tcp@127.0.0.1:0")
+    try:
+        peer = await raw(addr)
+        (conn,) = await _server_side(srv)
+        payload = b"p" * (256 << 10)
+        pushed = 0
+        with pytest.raises(CallTimeoutError, match="has not read"):
+            while pushed < 400:  # 100 MiB: far past any socket buffer
+                await srv.send_message(conn, "Push", "Data", {"n": str(pushed)}, payload)
+                pushed += 1
+        assert pushed < 400
+        assert conn.transport.get_write_buffer_size() < 8 << 20
+        # the client reads again: every push arrives whole, the timed-out one too, and pushing works
+        got = 0
+        async with asyncio.timeout(WAIT * 3):
+            while got < pushed + 1:
+                m = await peer.recv()
+                assert m is not None and m.payload == payload and m.metadata["n"] == str(got)
+                got += 1
+        await srv.send_message(conn, "Push", "Data", {"n": "last"}, b"x")
+        m = await peer.recv()
+        assert m is not None and m.metadata == {"n": "last"}
+    finally:
+        await srv.close()
+
+
+async def test_a_waiting_push_goes_out_when_the_peer_reads_or_fails_when_it_leaves(raw) -> None:
+    from arith_service import Arith
+
+    srv = Server()  # no write_timeout: a push waits as long as the connection lives
+    srv.register(Arith())
+    addr = await srv.start("tcp@127.0.0.1:0")
+    try:
+        payload = b"q" * (1 << 20)
+        seen: set[Any] = set()
+        for leaves in (False, True):
+            peer = await raw(addr)
+            (conn,) = set(await _server_side(srv, len(seen) + 1)) - seen
+            seen.add(conn)
+            for _ in range(200):  # the push that backs the transport up is the one that waits
+                waiting = asyncio.ensure_future(srv.send_message(conn, "Push", "Data", None, payload))
+                await asyncio.sleep(0.05)
+                if not waiting.done():
+                    break
+                await waiting
+            await asyncio.sleep(0.2)
+            assert not waiting.done(), "a push to a peer that is not reading returned at once"
+            assert conn._write_blocked
+            if leaves:
+                peer.writer.transport.abort()
+                with pytest.raises(RpcxError, match="closed"):
+                    await asyncio.wait_for(waiting, WAIT)
+            else:
+                async with asyncio.timeout(WAIT * 3):
+                    while not waiting.done():
+                        assert await peer.recv() is not None
+                await waiting
     finally:
         await srv.close()
