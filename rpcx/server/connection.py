@@ -68,8 +68,7 @@ class ServerConnection(asyncio.Protocol):
             and serve_read(data, server._fast, _hot, self, server._finish_plain)
         ):
             # the read was only plain requests, now answered (hotpath.serve_read)
-            if server.read_timeout:
-                self.last_frame_at = time.monotonic()
+            self.last_frame_at = time.monotonic()
             return
         error: ProtocolError | None = None
         decoder = self.decoder
