@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import CallTimeoutError, ConnectionClosedError, ProtocolError
 from ..protocol.decoder import FrameDecoder
 from .context import _hot
-from .hotpath import handle_plain, serve_read
+from .hotpath import serve_read
 
 if TYPE_CHECKING:
     from .server import Server
@@ -64,6 +64,7 @@ class ServerConnection(asyncio.Protocol):
             and not server.plugins.plugins
             and not self.backlog
             and not self.closing
+            # not at capacity: Server._at_capacity, inlined (this runs once per read)
             and (server.max_concurrent_calls <= 0 or server._inflight < server.max_concurrent_calls)
             and serve_read(data, server._fast, _hot, self, server._finish_plain)
         ):
@@ -87,9 +88,7 @@ class ServerConnection(asyncio.Protocol):
             batch: list[bytes] = []
             self._batch = batch
             try:
-                # the hot path (server.Server._handle_frame has the same, for frames it releases
-                # from the backlog), inlined: this loop runs once per request
-                fast = server._fast if server.auth is None and not server.plugins.plugins else None
+                handle = server._handle_frame
                 backlog = self.backlog
                 for frame in frames:
                     if self.closing:
@@ -97,21 +96,13 @@ class ServerConnection(asyncio.Protocol):
                     if frame[2] & 0x40:
                         # a heartbeat is answered at once, even at the concurrency bound (Go answers
                         # them in its read loop): a busy server must not look like a dead one
-                        server._handle_frame(self, frame)
-                    elif backlog or (server.max_concurrent_calls > 0 and server._inflight >= server.max_concurrent_calls):
+                        handle(self, frame)
+                    elif backlog or server._at_capacity():
                         backlog.append(frame)
                         self.backlog_bytes += len(frame)
                         server._hold(self)
-                    elif fast is None:
-                        server._handle_frame(self, frame)
                     else:
-                        r = handle_plain(frame, fast, _hot, self)
-                        if r is None:
-                            server._handle_unparsed(self, frame)
-                        elif type(r) is bytes:
-                            batch.append(r)
-                        else:
-                            server._finish_plain(self, frame, r)
+                        handle(self, frame)
             finally:
                 self._batch = None
                 self._flush(batch)
