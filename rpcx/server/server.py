@@ -436,10 +436,6 @@ class Server:
                 else:
                     self._finish_plain(conn, frame, r)
                 return
-        self._handle_unparsed(conn, frame)
-
-    def _handle_unparsed(self, conn: ServerConnection, frame: bytes) -> None:
-        """The full path for a frame the hot path did not take: parse it, then :meth:`_handle`."""
         try:
             msg = parse_frame(frame, max_decompressed_length=self.limits.max_decompressed_length)
         except ProtocolError as exc:
@@ -457,10 +453,7 @@ class Server:
             return
         used, payload = r
         req = used.request if used is not None else _FrameContext(frame, conn).request
-        try:
-            conn.write(encode(make_response(req, payload, used._res_md if used is not None else None)))
-        except Exception as exc:  # noqa: BLE001 - the reply cannot be framed: say so instead
-            self._reply_error(conn, req, f"rpcx: cannot encode reply: {exc}", None, exc)
+        self._write_response(conn, req, make_response(req, payload, used._res_md if used is not None else None), None)
 
     def _handle(self, conn: ServerConnection, req: Message) -> None:
         """Dispatch one decoded frame. Never raises: every failure becomes a reply or a close."""
@@ -629,7 +622,17 @@ class Server:
         plugins = self.plugins
         for h in plugins.pre_write_response:
             h(req, res, err)
-        conn.write(encode(res))
+        try:
+            data = encode(res)
+        except Exception as exc:  # noqa: BLE001 - say why instead of dropping the connection
+            if err is not None:
+                raise  # an error reply that cannot be framed: there is nothing plainer to send
+            # a codec handed back something that is not bytes, or a frame field is out of range
+            err = f"rpcx: cannot encode reply: {exc}"
+            log.warning("call %s.%s from %s: %s", req.service_path, req.service_method, conn.peer, err)
+            res = make_response(req, b"", None, err)
+            data = encode(res)
+        conn.write(data)
         for h in plugins.post_write_response:
             h(req, res, err)
 

@@ -473,3 +473,50 @@ def test_c_hot_path_keeps_no_references(outcome: str) -> None:
         c.handle_plain(frame, fast, hot, conn)
         c.serve_read(data, fast, hot, conn, finish)
     assert settle() == before
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["accelerated", "python"])
+async def test_a_codec_that_returns_no_bytes_gets_an_error_reply_not_a_broken_frame(pure: bool, monkeypatch) -> None:
+    """A broken custom codec (encode returns str): the caller gets an rpcx error saying so, and the
+    connection keeps serving."""
+    from rpcx import Client
+    from rpcx.codec.base import CodecRegistry
+    from rpcx.errors import ServiceError
+    from rpcx.server import hotpath
+
+    if pure:
+        monkeypatch.setattr("rpcx.server.connection.serve_read", hotpath.py_serve_read)
+        monkeypatch.setattr("rpcx.server.server.handle_plain", hotpath.py_handle_plain)
+
+    class Sloppy:
+        serialize_type = 9
+        name = "sloppy"
+
+        def encode(self, obj: Any) -> Any:
+            return obj.decode() if isinstance(obj, bytes) else obj
+
+        def decode(self, data: bytes, into: Any = None) -> Any:
+            return data
+
+    class Echo:
+        def echo(self, data: bytes) -> bytes:
+            return data
+
+    class Honest(Sloppy):
+        def encode(self, obj: Any) -> Any:
+            return bytes(obj)
+
+    codecs, client_codecs = CodecRegistry(), CodecRegistry()
+    codecs.register(Sloppy())
+    client_codecs.register(Honest())
+    srv = Server(codecs=codecs)
+    srv.register_name("E", Echo())
+    addr = await srv.start("tcp@127.0.0.1:0")
+    try:
+        async with await Client.connect(addr, codecs=client_codecs) as c:
+            for _ in range(3):  # the first call takes the full path and fills the route table
+                with pytest.raises(ServiceError, match="cannot encode reply|bytes"):
+                    await c.call("E", "Echo", b"hi", serialize_type=9, timeout=5)
+            assert await c.call("E", "Echo", b"ok", serialize_type=0, timeout=5) == b"ok"
+    finally:
+        await srv.close()
