@@ -23,7 +23,6 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <pythread.h>
 #include <structmember.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,7 +30,7 @@
 
 #define MAGIC 0x08
 
-static PyObject *str_frame, *str_connection, *str_thread, *str_ctx, *str_res_md, *str_encode;
+static PyObject *str_frame, *str_connection, *str_ctx, *str_res_md, *str_encode;
 static PyObject *str_transport, *str_closed, *str_closing, *str_write, *str_decoder, *str__buf, *str__failed;
 static PyObject *str__max_len, *str__batch, *empty_bytes;
 
@@ -250,14 +249,12 @@ typedef struct {
     PyObject_HEAD
     PyObject *frame;
     PyObject *connection;
-    PyObject *thread;
     PyObject *ctx;
 } HotCall;
 
 static PyMemberDef hotcall_members[] = {
     {"frame", T_OBJECT, offsetof(HotCall, frame), 0, "the request frame being served, or None"},
     {"connection", T_OBJECT, offsetof(HotCall, connection), 0, "its connection"},
-    {"thread", T_OBJECT, offsetof(HotCall, thread), 0, "the thread serving it"},
     {"ctx", T_OBJECT, offsetof(HotCall, ctx), 0, "its Context, once current_context() built it"},
     {NULL, 0, 0, 0, NULL},
 };
@@ -274,12 +271,7 @@ hotcall_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     self->frame = Py_NewRef(Py_None);
     self->connection = Py_NewRef(Py_None);
-    self->thread = PyLong_FromLong(0);
     self->ctx = Py_NewRef(Py_None);
-    if (self->thread == NULL) {
-        Py_DECREF(self);
-        return NULL;
-    }
     return (PyObject *)self;
 }
 
@@ -288,7 +280,6 @@ hotcall_traverse(HotCall *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->frame);
     Py_VISIT(self->connection);
-    Py_VISIT(self->thread);
     Py_VISIT(self->ctx);
     return 0;
 }
@@ -298,7 +289,6 @@ hotcall_clear(HotCall *self)
 {
     Py_CLEAR(self->frame);
     Py_CLEAR(self->connection);
-    Py_CLEAR(self->thread);
     Py_CLEAR(self->ctx);
     return 0;
 }
@@ -367,13 +357,12 @@ lookup(PyObject *fast, const unsigned char *p, Py_ssize_t n, layout *lo)
  * handle_plain returns it, or NULL with a BaseException that is not an Exception set. */
 static PyObject *
 run_entry(PyObject *frame, const unsigned char *p, Py_ssize_t n, const layout *lo, PyObject *entry,
-          PyObject *hot, PyObject *conn, PyObject *thread)
+          PyObject *hot, PyObject *conn)
 {
     PyObject *func = PyTuple_GET_ITEM(entry, 0), *dec = PyTuple_GET_ITEM(entry, 1);
     PyObject *enc = PyTuple_GET_ITEM(entry, 2), *codec = PyTuple_GET_ITEM(entry, 3);
     if (hot_set(hot, str_frame, HOT_FIELD(hot, frame), frame) < 0 ||
         hot_set(hot, str_connection, HOT_FIELD(hot, connection), conn) < 0 ||
-        hot_set(hot, str_thread, HOT_FIELD(hot, thread), thread) < 0 ||
         hot_set(hot, str_ctx, HOT_FIELD(hot, ctx), Py_None) < 0)
         return NULL;
 
@@ -492,13 +481,9 @@ handle_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         Py_RETURN_NONE;
     }
-    PyObject *thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
-    if (thread == NULL)
-        return NULL;
     Py_INCREF(entry); /* the handler may change the route table */
-    PyObject *result = run_entry(frame, p, n, &lo, entry, hot, conn, thread);
+    PyObject *result = run_entry(frame, p, n, &lo, entry, hot, conn);
     Py_DECREF(entry);
-    Py_DECREF(thread);
     return result;
 }
 
@@ -635,8 +620,7 @@ serve_read(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (count == 0)
         goto not_plain;
 
-    PyObject *thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
-    PyObject *batch = thread == NULL ? NULL : PyList_New(0);
+    PyObject *batch = PyList_New(0);
     int ok = batch != NULL && PyObject_SetAttr(conn, str__batch, batch) == 0;
     for (int i = 0; ok && i < count; i++) {
         if (i > 0) {
@@ -659,7 +643,7 @@ serve_read(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             break;
         }
         const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(frame);
-        PyObject *r = run_entry(frame, p, lens[i], &los[i], entries[i], hot, conn, thread);
+        PyObject *r = run_entry(frame, p, lens[i], &los[i], entries[i], hot, conn);
         if (r == NULL) {
             ok = 0;
         }
@@ -688,7 +672,6 @@ serve_read(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PyErr_Restore(type, value, tb);
     }
     Py_XDECREF(batch);
-    Py_XDECREF(thread);
     for (int i = 0; i < count; i++)
         Py_DECREF(entries[i]);
     if (!ok)
@@ -727,7 +710,6 @@ PyInit__speedups(void)
         return NULL;
     INTERN(str_frame, "frame");
     INTERN(str_connection, "connection");
-    INTERN(str_thread, "thread");
     INTERN(str_ctx, "ctx");
     INTERN(str_res_md, "_res_md");
     INTERN(str_encode, "encode");

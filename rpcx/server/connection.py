@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CallTimeoutError, ConnectionClosedError, ProtocolError
 from ..protocol.decoder import FrameDecoder
-from .context import _hot
+from .context import hot_call
 from .hotpath import serve_read
 
 if TYPE_CHECKING:
@@ -54,6 +54,8 @@ class ServerConnection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        #: the hot-call slots of the thread this connection's loop runs in
+        self.hot = hot_call()
         self.peer = transport.get_extra_info("peername") or transport.get_extra_info("sockname")
         self.server._connection_made(self)
 
@@ -66,7 +68,7 @@ class ServerConnection(asyncio.Protocol):
             and not self.closing
             # not at capacity: Server._at_capacity, inlined (this runs once per read)
             and (server.max_concurrent_calls <= 0 or server._inflight < server.max_concurrent_calls)
-            and serve_read(data, server._fast, _hot, self, server._finish_plain)
+            and serve_read(data, server._fast, self.hot, self, server._finish_plain)
         ):
             # the read was only plain requests, now answered (hotpath.serve_read)
             self.last_frame_at = time.monotonic()

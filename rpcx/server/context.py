@@ -40,25 +40,34 @@ def deadline_from(metadata: dict[str, str]) -> float | None:
 
 
 class PyHotCall:
-    """The plain call the server's hot path is running inline right now, on the loop's thread.
+    """The plain call the server's hot path is running inline right now on this thread's loop.
 
-    Setting two attributes costs less than a context object and a ContextVar set/reset per call;
-    :func:`current_context` builds the context only if a handler asks for it.
+    Setting a few attributes costs less than a context object and a ContextVar set/reset per call;
+    :func:`current_context` builds the context only if a handler asks for it. There is one per
+    thread (see :func:`hot_call`): a loop runs its hot calls one at a time, but loops in other
+    threads run theirs at the same time.
     """
 
-    __slots__ = ("frame", "connection", "thread", "ctx")
+    __slots__ = ("frame", "connection", "ctx")
 
     def __init__(self) -> None:
         self.frame: bytes | None = None
         self.connection: Any = None
-        self.thread = 0
         self.ctx: "Context | None" = None
 
 
-# the C type (rpcx/_speedups.c) has the same four attributes, which its hot path sets directly
+# the C type (rpcx/_speedups.c) has the same three attributes, which its hot path sets directly
 _HotCall: type = _speedups.HotCall if _speedups is not None else PyHotCall
-_hot = _HotCall()
-_get_ident = threading.get_ident
+_hot_local = threading.local()
+
+
+def hot_call() -> Any:
+    """This thread's hot-call slots, made on first use."""
+    try:
+        return _hot_local.hot
+    except AttributeError:
+        hot = _hot_local.hot = _HotCall()
+        return hot
 
 
 def current_context() -> "Context":
@@ -69,8 +78,8 @@ def current_context() -> "Context":
     ctx = _current.get(None)
     if ctx is not None:
         return ctx
-    hot = _hot
-    if hot.frame is not None and hot.thread == _get_ident():
+    hot = getattr(_hot_local, "hot", None)
+    if hot is not None and hot.frame is not None:
         if hot.ctx is None:
             hot.ctx = _FrameContext(hot.frame, hot.connection)
         return hot.ctx

@@ -16,7 +16,6 @@ from typing import Any
 from .._accel import speedups as _speedups
 from ..protocol.decoder import py_split_frames
 from ..protocol.message import py_encode_plain_response, py_peek_route
-from .context import _get_ident
 
 __all__ = ["handle_plain", "py_handle_plain", "serve_read", "py_serve_read", "FastEntry", "MAX_READ_FRAMES"]
 
@@ -37,12 +36,11 @@ def _lookup(frame: bytes, fast: dict[bytes, dict[int, FastEntry]]) -> tuple[Any,
     return None if entry is None else (head, entry)
 
 
-def _run_entry(frame: bytes, head: Any, entry: FastEntry, hot: Any, conn: Any, thread: int) -> Any:
+def _run_entry(frame: bytes, head: Any, entry: FastEntry, hot: Any, conn: Any) -> Any:
     version, flags, ser, seq, route, _mdl, poff = head
     func, dec, enc, codec = entry
     hot.frame = frame
     hot.connection = conn
-    hot.thread = thread
     hot.ctx = None
     try:
         reply = func(dec(frame[poff:])) if dec is not None else func()
@@ -77,7 +75,8 @@ def py_handle_plain(frame: bytes, fast: dict[bytes, dict[int, FastEntry]], hot: 
       ``ctx`` is the context the handler asked for, whose reply metadata is set, or None when the
       payload is not bytes-like or too long for a frame.
 
-    While the method runs, ``hot.frame``/``connection``/``thread`` name the call and ``hot.ctx`` is
+    ``hot`` is the thread's :func:`~rpcx.server.context.hot_call` slots. While the method runs,
+    ``hot.frame`` and ``hot.connection`` name the call and ``hot.ctx`` is
     None until :func:`~rpcx.server.context.current_context` builds it. Exceptions that are not an
     :class:`Exception` (``KeyboardInterrupt``) propagate.
     """
@@ -86,7 +85,7 @@ def py_handle_plain(frame: bytes, fast: dict[bytes, dict[int, FastEntry]], hot: 
     found = _lookup(frame, fast)
     if found is None:
         return None
-    return _run_entry(frame, found[0], found[1], hot, conn, _get_ident())
+    return _run_entry(frame, found[0], found[1], hot, conn)
 
 
 #: frames one read may hold and still be served by :func:`serve_read` (more take the general path)
@@ -117,14 +116,13 @@ def py_serve_read(data: bytes, fast: dict[bytes, dict[int, FastEntry]], hot: Any
         if found is None:
             return False
         plan.append((frame, found))
-    thread = _get_ident()
     batch: list[bytes] = []
     conn._batch = batch
     try:
         for i, (frame, (head, entry)) in enumerate(plan):
             if i and conn.closing:
                 break  # a method closed the connection: read nothing more
-            r = _run_entry(frame, head, entry, hot, conn, thread)
+            r = _run_entry(frame, head, entry, hot, conn)
             if type(r) is bytes:
                 batch.append(r)
             else:

@@ -29,7 +29,7 @@ from ..protocol.message import (
 )
 from ..transport.base import Listener, listen, parse_address
 from .connection import ServerConnection
-from .context import Context, _current, _FrameContext, _hot, deadline_from
+from .context import Context, _current, _FrameContext, deadline_from
 from .hotpath import handle_plain
 from .plugins import PluginContainer
 from .service import MethodInfo, Service, build_function, build_service
@@ -429,7 +429,7 @@ class Server:
         """
         if self.auth is None and not self.plugins.plugins:
             # current_context() works here too; the request is parsed only if it is looked at
-            r = handle_plain(frame, self._fast, _hot, conn)
+            r = handle_plain(frame, self._fast, conn.hot, conn)
             if r is not None:
                 if type(r) is bytes:
                     conn.write(r)
@@ -448,7 +448,7 @@ class Server:
         raised, or the reply needs building with reply metadata or from a payload that is not bytes."""
         if len(r) == 1:
             exc = r[0]
-            err_ctx = _hot.ctx or _FrameContext(frame, conn)
+            err_ctx = conn.hot.ctx or _FrameContext(frame, conn)
             self._reply_error(conn, err_ctx.request, self._error_text(exc), err_ctx._res_md, exc)
             return
         used, payload = r

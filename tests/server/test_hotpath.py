@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-import threading
 from typing import Any, Callable
 
 import pytest
@@ -19,7 +18,7 @@ from rpcx.protocol.decoder import FrameDecoder
 from rpcx.protocol.message import encode_route
 from rpcx.server import Server
 from rpcx.server.connection import ServerConnection
-from rpcx.server.context import PyHotCall, _HotCall, _hot, current_context
+from rpcx.server.context import PyHotCall, _HotCall, current_context, hot_call
 from rpcx.server.hotpath import MAX_READ_FRAMES, py_handle_plain, py_serve_read
 
 
@@ -169,11 +168,11 @@ def test_current_context_inside_and_reply_metadata(handle_plain: Any) -> None:
         ctx.response_metadata["echo"] = ctx.metadata["k"]
         return arg
 
-    out = handle_plain(request(metadata={"k": "v"}), table(handler), _hot, conn)
+    out = handle_plain(request(metadata={"k": "v"}), table(handler), hot_call(), conn)
     assert seen == {"md": {"k": "v"}, "conn": conn}
     ctx, payload = out
     assert ctx._res_md == {"echo": "v"} and payload == b"AB"
-    assert _hot.frame is None
+    assert hot_call().frame is None
     with pytest.raises(LookupError):
         current_context()
 
@@ -183,7 +182,7 @@ def test_context_asked_but_no_reply_metadata_gives_the_plain_reply(handle_plain:
     def handler(arg: bytes) -> bytes:
         return current_context().metadata["k"].encode()
 
-    out = handle_plain(request(metadata={"k": "v"}), table(handler), _hot, Conn())
+    out = handle_plain(request(metadata={"k": "v"}), table(handler), hot_call(), Conn())
     assert parse_frame(out).payload == b"v"
 
 
@@ -258,11 +257,11 @@ def test_a_read_of_plain_requests_is_served_in_order_in_one_write(serve_read: An
     ran: list[bytes] = []
     fast = table(lambda a: (ran.append(a), a)[1])
     data = b"".join(request(seq=i, payload=bytes([65 + i])) for i in range(5))
-    assert serve_read(data, fast, _hot, conn, finisher([])) is True
+    assert serve_read(data, fast, hot_call(), conn, finisher([])) is True
     assert ran == [b"A", b"B", b"C", b"D", b"E"]
     assert len(t.writes) == 1 and seqs(t.writes) == [0, 1, 2, 3, 4]
     assert [m.payload for m in FrameDecoder().feed(t.writes[0])] == ran
-    assert conn._batch is None and _hot.frame is None
+    assert conn._batch is None and hot_call().frame is None
 
 
 @read_impl
@@ -283,7 +282,7 @@ def test_a_read_with_anything_else_runs_nothing(serve_read: Any, tail: bytes) ->
     conn.decoder._max_len = 90  # type: ignore[misc]
     ran: list[bytes] = []
     data = request(seq=1) + tail
-    assert serve_read(data, table(lambda a: (ran.append(a), a)[1]), _hot, conn, finisher([])) is False
+    assert serve_read(data, table(lambda a: (ran.append(a), a)[1]), hot_call(), conn, finisher([])) is False
     assert ran == [] and t.writes == [] and conn._batch is None
 
 
@@ -292,8 +291,8 @@ def test_too_many_frames_in_one_read_take_the_general_path(serve_read: Any) -> N
     conn, t = connection()
     one = request()
     fast = table(lambda a: a)
-    assert serve_read(one * MAX_READ_FRAMES, fast, _hot, conn, finisher([])) is True
-    assert serve_read(one * (MAX_READ_FRAMES + 1), fast, _hot, conn, finisher([])) is False
+    assert serve_read(one * MAX_READ_FRAMES, fast, hot_call(), conn, finisher([])) is True
+    assert serve_read(one * (MAX_READ_FRAMES + 1), fast, hot_call(), conn, finisher([])) is False
     assert len(seqs(t.writes)) == MAX_READ_FRAMES
 
 
@@ -301,11 +300,11 @@ def test_too_many_frames_in_one_read_take_the_general_path(serve_read: Any) -> N
 def test_a_decoder_holding_bytes_or_failed_takes_the_general_path(serve_read: Any) -> None:
     conn, _t = connection()
     conn.decoder.feed_frames(request()[:10])
-    assert serve_read(request(), table(lambda a: a), _hot, conn, finisher([])) is False
+    assert serve_read(request(), table(lambda a: a), hot_call(), conn, finisher([])) is False
     conn2, _t2 = connection()
     with pytest.raises(ProtocolError):
         conn2.decoder.feed_frames(b"X")
-    assert serve_read(request(), table(lambda a: a), _hot, conn2, finisher([])) is False
+    assert serve_read(request(), table(lambda a: a), hot_call(), conn2, finisher([])) is False
 
 
 @read_impl
@@ -321,7 +320,7 @@ def test_errors_and_metadata_replies_go_to_finish_in_order(serve_read: Any) -> N
         return a
 
     data = b"".join(request(seq=i, payload=p) for i, p in enumerate([b"a", b"b", b"c"]))
-    assert serve_read(data, table(handler), _hot, conn, finisher(done)) is True
+    assert serve_read(data, table(handler), hot_call(), conn, finisher(done)) is True
     assert [d[0] for d in done] == [1, 2]
     assert isinstance(done[0][1][0], ValueError)
     assert done[1][1][0]._res_md == {"x": "y"} and done[1][1][1] == b"C"
@@ -340,7 +339,7 @@ def test_a_method_that_closes_the_connection_stops_the_read(serve_read: Any) -> 
         return a
 
     data = b"".join(request(seq=i, payload=p) for i, p in enumerate([b"a", b"b", b"c"]))
-    assert serve_read(data, table(handler), _hot, conn, finisher([])) is True
+    assert serve_read(data, table(handler), hot_call(), conn, finisher([])) is True
     assert ran == [b"A", b"B"]
     # the reply batched before the close went out before it; the third request never ran
     assert seqs(t.writes) == [0] and t.closed and seqs(t.late) in ([], [1])
@@ -357,8 +356,8 @@ def test_a_base_exception_still_writes_what_was_answered(serve_read: Any) -> Non
 
     data = b"".join(request(seq=i, payload=p) for i, p in enumerate([b"a", b"b", b"c"]))
     with pytest.raises(KeyboardInterrupt):
-        serve_read(data, table(handler), _hot, conn, finisher([]))
-    assert seqs(t.writes) == [0] and conn._batch is None and _hot.frame is None
+        serve_read(data, table(handler), hot_call(), conn, finisher([]))
+    assert seqs(t.writes) == [0] and conn._batch is None and hot_call().frame is None
 
 
 _PIECES = {
@@ -386,7 +385,7 @@ def test_serve_read_twins_agree_on_mixed_reads(kinds: list[str]) -> None:
     for serve_read in (py_serve_read, _accel_c().serve_read):  # type: ignore[union-attr]
         conn, t = connection()
         done: list[Any] = []
-        served = serve_read(data, table(handler), _hot, conn, finisher(done))
+        served = serve_read(data, table(handler), hot_call(), conn, finisher(done))
         outcomes.append((served, t.writes, [(s, type(r[0]).__name__) for s, r in done]))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0] == all(k in ("plain", "error") for k in kinds)
@@ -401,7 +400,7 @@ def test_either_dispatch_works_with_either_hot_call_type(handle_plain: Any, hot_
     seen = {}
 
     def handler(a: bytes) -> bytes:
-        seen["during"] = (hot.frame is not None, hot.connection is conn, hot.thread == threading.get_ident())
+        seen["during"] = (hot.frame is not None, hot.connection is conn, hot.ctx is None)
         return a
 
     out = handle_plain(request(), table(handler), hot, conn)
@@ -414,7 +413,7 @@ def test_either_dispatch_works_with_either_hot_call_type(handle_plain: Any, hot_
 def test_c_hot_call_type_behaves_like_the_slotted_class() -> None:
     c_hot, py_hot = _accel_c().HotCall(), PyHotCall()
     for h in (c_hot, py_hot):
-        assert (h.frame, h.connection, h.thread, h.ctx) == (None, None, 0, None)
+        assert (h.frame, h.connection, h.ctx) == (None, None, None)
         h.frame = b"x"
         h.ctx = h  # a cycle through the object: the garbage collector must be able to clear it
         assert h.frame == b"x" and h.ctx is h
