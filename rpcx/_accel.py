@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-__all__ = ["speedups", "pick"]
+__all__ = ["speedups"]
 
 speedups: ModuleType | None = None
 if not os.environ.get("RPCX_PURE_PYTHON"):
@@ -22,7 +22,3 @@ if not os.environ.get("RPCX_PURE_PYTHON"):
     except ImportError:  # not built (no compiler at install time, or another Python)
         speedups = None
 
-
-def pick(name: str, twin: object) -> object:
-    """The C function ``name`` if the extension is in use, else ``twin``."""
-    return getattr(speedups, name, twin) if speedups is not None else twin
