@@ -10,6 +10,8 @@ from __future__ import annotations
 __all__ = [
     "RpcxError",
     "ProtocolError",
+    "RemoteProtocolError",
+    "LocalProtocolError",
     "BadMagicError",
     "MessageTooLongError",
     "MalformedFrameError",
@@ -22,6 +24,7 @@ __all__ = [
     "RpcxConnectionError",
     "ConnectionClosedError",
     "CallTimeoutError",
+    "ConnectionTimeoutError",
     "NoServerAvailableError",
     "ClientClosedError",
     "RegistrationError",
@@ -33,7 +36,20 @@ class RpcxError(Exception):
 
 
 class ProtocolError(RpcxError):
-    """The peer sent bytes that are not a valid rpcx frame. The connection cannot continue."""
+    """The peer sent bytes that are not a valid rpcx frame. The connection cannot continue.
+
+    This is the *remote* protocol error (h11's distinction): the peer broke the protocol. Misuse of
+    the protocol objects by local code raises :class:`LocalProtocolError` instead.
+    """
+
+
+#: The name h11 uses for the same thing: the peer broke the protocol.
+RemoteProtocolError = ProtocolError
+
+
+class LocalProtocolError(RpcxError, ValueError):
+    """Local code asked the protocol core for something the wire cannot carry (a seq out of range,
+    a header field that does not fit, a send on a closed connection). Nothing was sent."""
 
 
 class BadMagicError(ProtocolError):
@@ -105,6 +121,11 @@ class RpcxConnectionError(RpcxError, ConnectionError):
 
 class ConnectionClosedError(RpcxConnectionError):
     """The connection closed while the call was pending (Go: ``connection is shut down``)."""
+
+
+class ConnectionTimeoutError(RpcxConnectionError, TimeoutError):
+    """A connection timed out as a whole: no frame for ``read_timeout``, a frame left incomplete
+    for ``frame_timeout``, or a heartbeat not echoed within its wait."""
 
 
 class CallTimeoutError(RpcxError, TimeoutError):

@@ -17,6 +17,21 @@ from .constants import (
 )
 from .compress import COMPRESSORS, GzipCompressor
 from .decoder import DEFAULT_MAX_DECOMPRESSED_LENGTH, DEFAULT_MAX_MESSAGE_LENGTH, FrameDecoder, Limits
+from .connection import (
+    ConnectionStatistics,
+    ConnectionTerminated,
+    EndOfStream,
+    Event,
+    FrameIgnored,
+    HeartbeatReceived,
+    PushReceived,
+    RequestReceived,
+    ResponseReceived,
+    Role,
+    RpcxConnection,
+    State,
+)
+from .header import FrameHeader, rewrite_seq
 from .heartbeat import HeartbeatSchedule, heartbeat_echo, heartbeat_request
 from .message import (
     COMPRESS_THRESHOLD,
@@ -29,6 +44,20 @@ from .message import (
 )
 
 __all__ = [
+    "ConnectionStatistics",
+    "ConnectionTerminated",
+    "EndOfStream",
+    "Event",
+    "FrameHeader",
+    "FrameIgnored",
+    "HeartbeatReceived",
+    "PushReceived",
+    "RequestReceived",
+    "ResponseReceived",
+    "Role",
+    "RpcxConnection",
+    "State",
+    "rewrite_seq",
     "AUTH_KEY",
     "COMPRESS_THRESHOLD",
     "COMPRESSORS",

@@ -107,6 +107,16 @@ class FrameDecoder:
         """Bytes held that do not yet make a whole frame."""
         return len(self._buf)
 
+    @property
+    def max_message_length(self) -> int:
+        """The limit on a frame's announced length (0: none)."""
+        return self._max_len
+
+    @property
+    def failed(self) -> Exception | None:
+        """The error that ended the stream, or None while it is healthy."""
+        return self._failed
+
     def feed(self, data: bytes) -> list[Message]:
         """Add bytes; return every frame completed by them, in order, parsed."""
         return self._feed(data, True)  # type: ignore[return-value]

@@ -12,7 +12,7 @@ import struct
 from typing import Mapping
 
 from .._accel import speedups as _speedups
-from ..errors import BadMagicError, MalformedFrameError, MetadataError
+from ..errors import BadMagicError, LocalProtocolError, MalformedFrameError, MetadataError
 from .compress import compress as _compress
 from .compress import decompress as _decompress
 from .constants import (
@@ -73,6 +73,7 @@ class Message:
         "service_method",
         "metadata",
         "payload",
+        "compressed",
     )
 
     def __init__(
@@ -90,6 +91,7 @@ class Message:
         service_method: str = "",
         metadata: dict[str, str] | None = None,
         payload: bytes = b"",
+        compressed: bool = False,
     ) -> None:
         self.message_type = message_type
         self.heartbeat = heartbeat
@@ -103,6 +105,9 @@ class Message:
         self.service_method = service_method
         self.metadata = metadata if metadata is not None else {}
         self.payload = payload
+        #: ``payload`` is still compressed with ``compress_type`` (a frame parsed with
+        #: ``decompress=False``, say by a proxy); :func:`encode` then sends it as it is
+        self.compressed = compressed
 
     # -- derived views -------------------------------------------------------------------------
     @property
@@ -202,14 +207,16 @@ def encode_route(service_path: str, service_method: str) -> bytes:
     return b"".join((_u32_pack(len(path)), path, _u32_pack(len(method)), method))
 
 
-def encode(msg: Message, *, compress: bool = True) -> bytes:
-    """Encode ``msg`` as one frame.
+def encode(msg: Message, *, compress: bool = True, seq: int | None = None) -> bytes:
+    """Encode ``msg`` as one frame (with ``seq`` instead of ``msg.seq`` when given).
 
-    When ``msg.compress_type`` is set the payload is compressed here, as Go's ``Encode`` does;
-    pass ``compress=False`` to forward a payload that is already compressed (a proxy does that).
+    When ``msg.compress_type`` is set the payload is compressed here, as Go's ``Encode`` does,
+    unless ``msg.compressed`` says it already is (a frame parsed with ``decompress=False``) or
+    ``compress=False`` is passed. A field the header cannot carry (a seq over 64 bits, a serialize
+    type over 15) raises :class:`~rpcx.errors.LocalProtocolError`.
     """
     payload = msg.payload
-    if msg.compress_type and compress:
+    if msg.compress_type and compress and not msg.compressed:
         payload = _compress(msg.compress_type, payload)
     route = encode_route(msg.service_path, msg.service_method)
     meta = encode_metadata(msg.metadata)
@@ -221,16 +228,15 @@ def encode(msg: Message, *, compress: bool = True) -> bytes:
         | (msg.status & 0x3)
     )
     total = len(route) + 8 + len(meta) + len(payload)
-    return b"".join(
-        (
-            _HEAD.pack(MAGIC, msg.version, flags, (msg.serialize_type & 0xF) << 4, msg.seq, total),
-            route,
-            _u32_pack(len(meta)),
-            meta,
-            _u32_pack(len(payload)),
-            payload,
+    if not 0 <= msg.serialize_type <= 15:
+        raise LocalProtocolError(f"serialize type {msg.serialize_type} does not fit the 4-bit field")
+    try:
+        head = _HEAD.pack(
+            MAGIC, msg.version, flags, msg.serialize_type << 4, msg.seq if seq is None else seq, total
         )
-    )
+    except struct.error as exc:
+        raise LocalProtocolError(f"cannot encode {msg!r}: a header field is out of range ({exc})") from None
+    return b"".join((head, route, _u32_pack(len(meta)), meta, _u32_pack(len(payload)), payload))
 
 
 def parse_frame(
@@ -291,6 +297,7 @@ def parse_frame(
     if compress_type and decompress:
         payload = _decompress(compress_type, payload, max_decompressed_length)
     return Message(
+        compressed=bool(compress_type) and not decompress,
         message_type=flags >> 7,
         heartbeat=bool(flags & 0x40),
         oneway=bool(flags & 0x20),
