@@ -349,6 +349,8 @@ def test_every_flag_byte_round_trips(flags: int) -> None:
         seq=flags,
         service_path="p",
         payload=b"data",
+        # a payload carried as-is is marked so, and encode() then leaves it alone
+        compressed=not registered and compress != 0,
     )
     wire = encode(m, compress=registered)
     assert wire[2] == flags
@@ -450,6 +452,8 @@ def test_encode_without_compress_forwards_payload_as_is() -> None:
     already = encode(Message(compress_type=CompressType.GZIP, payload=b"q" * 3000))
     fwd = parse_frame(already, decompress=False)
     assert encode(fwd, compress=False) == already
+    # the parsed message knows its payload is still compressed, so a plain encode() agrees
+    assert fwd.compressed and encode(fwd) == already
 
 
 def test_payload_is_rest_of_frame_when_length_field_is_short() -> None:
