@@ -1,14 +1,16 @@
 """``Client``: one multiplexed connection to one server (layer: client).
 
-Calls are matched to replies by seq, so any number may be in flight and replies may come back in
-any order. Heartbeats, oneway sends and server pushes ride on the same connection. The client
-never reconnects by itself; :class:`~rpcx.client.xclient.XClient` dials again when needed.
+The protocol state (seq allocation, matching replies to calls, heartbeats, limits, the failed
+state) lives in the sans-IO :class:`~rpcx.protocol.connection.RpcxConnection`; this module only
+moves bytes between it and an asyncio transport, keeps its one timer, and turns its events into
+finished futures. Calls are matched to replies by seq, so any number may be in flight and replies
+may come back in any order. The client never reconnects by itself;
+:class:`~rpcx.client.xclient.XClient` dials again when needed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from typing import Any, Callable
@@ -18,14 +20,23 @@ from ..errors import (
     CallTimeoutError,
     CodecError,
     ConnectionClosedError,
-    ProtocolError,
+    LocalProtocolError,
     RpcxConnectionError,
     ServiceError,
 )
-from ..protocol.constants import CompressType, MessageType
-from ..protocol.decoder import FrameDecoder
-from ..protocol.heartbeat import HeartbeatSchedule, heartbeat_request
-from ..protocol.message import COMPRESS_THRESHOLD, Message, encode
+from ..protocol.connection import (
+    ConnectionTerminated,
+    Event,
+    FrameIgnored,
+    HeartbeatAnswered,
+    PushReceived,
+    ResponseReceived,
+    Role,
+    RpcxConnection,
+)
+from ..protocol.constants import CompressType
+from ..protocol.heartbeat import heartbeat_request
+from ..protocol.message import COMPRESS_THRESHOLD, Message
 from ..transport.base import Address, dial, parse_address
 from .options import Option
 
@@ -37,16 +48,19 @@ PushHandler = Callable[[Message], Any]
 
 
 class _ClientProtocol(asyncio.Protocol):
+    """The asyncio side: hands bytes to the client and nothing else."""
+
+    __slots__ = ("client", "data_received")
+
     def __init__(self, client: "Client") -> None:
         self.client = client
+        self.data_received = client._data_received  # type: ignore[method-assign]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.client._transport = transport  # type: ignore[assignment]
 
-    def data_received(self, data: bytes) -> None:
-        self.client._data_received(data)
-
     def eof_received(self) -> bool | None:
+        self.client._eof_received()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -62,7 +76,8 @@ class Client:
     ...         print(reply["C"])
 
     ``on_push`` receives server pushes (Go: ``ServerMessageChan``); without it they are logged and
-    dropped.
+    dropped. ``Client.call(timeout=...)`` bounds the wait here only: like Go's plain ``Client.Call``
+    it does not send ``__ServerTimeout`` (``XClient`` does).
     """
 
     def __init__(self, address: str | Address, option: Option = Option(), *, codecs: CodecRegistry | None = None,
@@ -72,35 +87,42 @@ class Client:
         self.codecs = codecs or CodecRegistry()
         self.on_push = on_push
         self._transport: asyncio.Transport | None = None
-        self._decoder = FrameDecoder(option.limits)
-        self._seq = itertools.count(0)
-        self._pending: dict[int, asyncio.Future[Message]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._conn: RpcxConnection | None = None
         self._closed = False
         self._close_reason: BaseException | None = None
         self._done: asyncio.Future[None] | None = None
-        self._hb_task: asyncio.Task[None] | None = None
-        self._hb: HeartbeatSchedule | None = None
-        self._hb_wake: asyncio.Event | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
         self._push_tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
     @classmethod
     async def connect(cls, address: str | Address, option: Option = Option(), **kwargs: Any) -> "Client":
+        """Dial ``address`` (an rpcx key such as ``tcp@127.0.0.1:8972``) and return the client."""
         client = cls(address, option, **kwargs)
         await client._connect()
         return client
 
     async def _connect(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._done = loop.create_future()
+        hb = self.option.heartbeat
+        self._conn = RpcxConnection(
+            Role.CLIENT,
+            limits=self.option.limits,
+            read_timeout=self.option.idle_timeout,
+            heartbeat_interval=hb.interval if hb is not None else None,
+            heartbeat_max_wait=hb.max_wait if hb is not None else 30.0,
+            now=loop.time(),
+        )
         ssl = self.option.tls if self.address.network in ("tcp", "tcp4", "tcp6", "unix") else None
         await dial(
             self.address, lambda: _ClientProtocol(self), ssl=ssl, timeout=self.option.connect_timeout,
             server_hostname=self.option.server_hostname,
         )
         log.debug("connected to %s", self.address)
-        if self.option.heartbeat is not None:
-            self._hb_task = loop.create_task(self._heartbeat_loop())
+        self._arm_timer()
 
     @property
     def closed(self) -> bool:
@@ -109,7 +131,12 @@ class Client:
     @property
     def pending(self) -> int:
         """Calls waiting for a reply."""
-        return len(self._pending)
+        return self._conn.pending_count if self._conn is not None else 0
+
+    @property
+    def connection(self) -> RpcxConnection | None:
+        """The sans-IO protocol state of this connection (None before it is dialled)."""
+        return self._conn
 
     async def aclose(self) -> None:
         """Close the connection; pending calls fail with :class:`ConnectionClosedError`. Idempotent."""
@@ -128,82 +155,128 @@ class Client:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    # -- protocol callbacks ----------------------------------------------------------------------
+    # -- bytes in, events out --------------------------------------------------------------------
     def _data_received(self, data: bytes) -> None:
-        try:
-            msgs = self._decoder.feed(data)
-        except ProtocolError as exc:
-            msgs = getattr(exc, "frames", [])
-            for m in msgs:
-                self._dispatch(m)
-            log.warning("closing connection to %s: %s", self.address, exc)
-            self._abort(exc)
-            return
-        for m in msgs:
-            self._dispatch(m)
-
-    def _dispatch(self, msg: Message) -> None:
-        if msg.message_type == MessageType.RESPONSE:
-            if msg.heartbeat and self._hb is not None and self._hb.answered(msg.seq):
-                if self._hb_wake is not None:
-                    self._hb_wake.set()
+        conn = self._conn
+        assert conn is not None and self._loop is not None
+        events = conn.receive_data(data, self._loop.time())
+        if len(events) == 1:
+            ev = events[0]
+            if type(ev) is ResponseReceived:
+                fut = ev.token
+                if not fut.done():
+                    fut.set_result(ev.message)
                 return
-            fut = self._pending.pop(msg.seq, None)
-            if fut is not None and not fut.done():
-                fut.set_result(msg)
-            # else: a late reply to a call that timed out; Go drops it silently too
-        elif msg.oneway and not msg.heartbeat:
-            if self.on_push is not None:
-                try:
-                    r = self.on_push(msg)
-                    if asyncio.iscoroutine(r):
-                        # keep a reference: the loop holds tasks only weakly, and an unreferenced
-                        # task can be garbage-collected before it finishes
-                        task = asyncio.get_running_loop().create_task(r)
-                        self._push_tasks.add(task)
-                        task.add_done_callback(self._push_done)
-                except Exception:  # noqa: BLE001
-                    log.exception("push handler failed")
+        self._handle_events(events)
+
+    def _handle_events(self, events: list[Event]) -> None:
+        for ev in events:
+            if type(ev) is ResponseReceived:
+                fut = ev.token
+                if not fut.done():
+                    fut.set_result(ev.message)
+            elif type(ev) is PushReceived:
+                self._push(ev.message)
+            elif type(ev) is HeartbeatAnswered:
+                self._arm_timer()  # the next heartbeat is due sooner than the echo's deadline
+            elif type(ev) is FrameIgnored:
+                log.warning("%s: %s; ignored", self.address, ev.reason)
+            elif type(ev) is ConnectionTerminated:
+                self._terminated(ev)
+
+    def _terminated(self, ev: ConnectionTerminated) -> None:
+        """The protocol ended the connection (a protocol error or a timeout): fail what waits, close."""
+        self._closed = True  # nothing more is sent; connection_lost follows
+        reason = ev.error or ev.reason
+        if ev.error is not None:
+            log.warning("closing connection to %s: %s", self.address, ev.reason)
+        self._close_reason = reason if isinstance(reason, BaseException) else RpcxConnectionError(str(reason))
+        self._fail_pending(ev.pending, f"connection is shut down: {ev.reason}")
+        if self._transport is not None:
+            if ev.error is not None:
+                self._transport.abort()
             else:
-                log.debug("dropping push %s.%s: no push handler", msg.service_path, msg.service_method)
-        else:
-            log.warning("unexpected request frame from server %s (seq %d), ignored", self.address, msg.seq)
+                self._transport.close()
+
+    @staticmethod
+    def _fail_pending(pending: dict[int, Any], text: str) -> None:
+        for fut in pending.values():
+            if fut is not None and not fut.done():
+                fut.set_exception(ConnectionClosedError(text))
+
+    def _push(self, msg: Message) -> None:
+        if self.on_push is None:
+            log.debug("dropping push %s.%s: no push handler", msg.service_path, msg.service_method)
+            return
+        try:
+            r = self.on_push(msg)
+            if asyncio.iscoroutine(r):
+                # keep a reference: the loop holds tasks only weakly
+                task = asyncio.get_running_loop().create_task(r)
+                self._push_tasks.add(task)
+                task.add_done_callback(self._push_done)
+        except Exception:  # noqa: BLE001
+            log.exception("push handler failed")
 
     def _push_done(self, task: asyncio.Task[Any]) -> None:
         self._push_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("push handler failed", exc_info=task.exception())
 
-    def _abort(self, exc: BaseException) -> None:
-        self._close_reason = exc
-        if self._transport is not None:
-            self._transport.abort()
+    def _eof_received(self) -> None:
+        if self._conn is not None and self._loop is not None:
+            self._handle_events(self._conn.receive_data(b"", self._loop.time()))
 
     def _connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        reason = self._close_reason or exc
-        text = f"connection is shut down: {reason}" if reason else "connection is shut down"
-        try:
-            self._decoder.eof()
-        except ProtocolError as e:
-            text = f"connection is shut down: {e}"
-        pending, self._pending = self._pending, {}
-        for fut in pending.values():
-            if not fut.done():
-                fut.set_exception(ConnectionClosedError(text))
-        if self._hb_task is not None:
-            self._hb_task.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        conn = self._conn
+        if conn is not None:
+            reason = self._close_reason or exc
+            end = conn.close(str(reason) if reason else "closed")
+            text = f"connection is shut down: {reason}" if reason else "connection is shut down"
+            self._fail_pending(end.pending, text)
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
-        log.debug("connection to %s closed: %s", self.address, text)
+        log.debug("connection to %s closed: %s", self.address, self._close_reason or exc or "")
+
+    # -- the one timer ----------------------------------------------------------------------------
+    def _arm_timer(self) -> None:
+        """Keep one loop timer at the connection's next deadline. Deadlines only move later with
+        traffic, so the timer is moved only when the new one is earlier (or there is none); a timer
+        that fires early just asks the connection again."""
+        conn, loop = self._conn, self._loop
+        if conn is None or loop is None or self._closed:
+            return
+        t = conn.get_timer()
+        if t is None:
+            return
+        if self._timer is not None:
+            if self._timer_at is not None and self._timer_at <= t:
+                return
+            self._timer.cancel()
+        self._timer_at = t
+        self._timer = loop.call_at(t, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = self._timer_at = None
+        conn, loop = self._conn, self._loop
+        if conn is None or loop is None or self._closed:
+            return
+        events = conn.handle_timer(loop.time())
+        out = conn.data_to_send()
+        if out and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(out)
+        self._handle_events(events)
+        self._arm_timer()
 
     # -- sending --------------------------------------------------------------------------------
-    def _write(self, frame: bytes) -> None:
-        if self._closed or self._transport is None:
-            raise ConnectionClosedError(
-                f"connection is shut down{': ' + str(self._close_reason) if self._close_reason else ''}"
-            )
-        self._transport.write(frame)
+    def _closed_error(self) -> ConnectionClosedError:
+        return ConnectionClosedError(
+            f"connection is shut down{': ' + str(self._close_reason) if self._close_reason else ''}"
+        )
 
     def build_request(
         self,
@@ -216,6 +289,7 @@ class Client:
         compress_type: int | None = None,
         oneway: bool = False,
     ) -> Message:
+        """The request :meth:`call` would send, as a :class:`Message` (its seq is set on sending)."""
         ser = self.option.serialize_type if serialize_type is None else serialize_type
         payload = self.codecs.get(ser).encode(args)
         ct = self.option.compress_type if compress_type is None else compress_type
@@ -230,31 +304,80 @@ class Client:
             payload=payload,
         )
 
+    async def _send(self, seq: int, frame: bytes, fut: asyncio.Future[Message], timeout: float | None,
+                    what: str) -> Message:
+        """Write a call's frame and wait for its reply; a timeout or a cancellation forgets the seq."""
+        transport = self._transport
+        if self._closed or transport is None:
+            self._conn.forget(seq)  # type: ignore[union-attr]
+            raise self._closed_error()
+        transport.write(frame)
+        if timeout is None:
+            try:
+                return await fut
+            except asyncio.CancelledError:
+                self._conn.forget(seq)  # type: ignore[union-attr]
+                raise
+        loop = self._loop
+        assert loop is not None
+        deadline = loop.time() + timeout
+        handle = loop.call_at(deadline, self._expire, seq, fut, what, timeout)
+        try:
+            res = await fut
+        except asyncio.CancelledError:
+            self._conn.forget(seq)  # type: ignore[union-attr]
+            raise
+        finally:
+            handle.cancel()
+        if loop.time() > deadline:
+            # the reply and the deadline fell due in the same loop turn: the deadline wins, as it
+            # does with asyncio.timeout (a timeout shorter than any round trip always times out)
+            raise CallTimeoutError(f"call {what} to {self.address} timed out after {timeout}s")
+        return res
+
+    def _expire(self, seq: int, fut: asyncio.Future[Message], what: str, timeout: float) -> None:
+        if not fut.done():
+            self._conn.forget(seq)  # type: ignore[union-attr]
+            fut.set_exception(CallTimeoutError(f"call {what} to {self.address} timed out after {timeout}s"))
+
+    def _new_call(self) -> tuple[RpcxConnection, asyncio.Future[Message]]:
+        conn = self._conn
+        if conn is None or self._closed:
+            raise self._closed_error()
+        return conn, self._loop.create_future()  # type: ignore[union-attr]
+
     async def send_raw(self, msg: Message, *, timeout: float | None = None) -> Message:
         """Send ``msg`` with this connection's next seq and return the raw response frame.
 
-        Error responses are returned, not raised. Oneway messages return ``msg`` once written.
+        Error responses are returned, not raised. Oneway messages return ``msg`` once written. A
+        payload marked ``compressed`` (a frame parsed with ``decompress=False``) is sent as it is.
         """
-        seq = next(self._seq)
-        msg.seq = seq
-        frame = encode(msg)
-        if msg.oneway:
-            self._write(frame)
-            return msg
-        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[seq] = fut
+        conn, fut = self._new_call()
         try:
-            self._write(frame)
-            if timeout is None:
-                return await fut
-            async with asyncio.timeout(timeout):
-                return await fut
-        except TimeoutError:
-            raise CallTimeoutError(
-                f"call {msg.service_path}.{msg.service_method} to {self.address} timed out after {timeout}s"
-            ) from None
-        finally:
-            self._pending.pop(seq, None)
+            seq, frame = conn.send_request(msg, token=fut)
+        except LocalProtocolError:
+            if self._closed or conn.state.value != "open":
+                raise self._closed_error() from None
+            raise
+        if msg.oneway:
+            if self._transport is None or self._closed:
+                raise self._closed_error()
+            self._transport.write(frame)
+            return msg
+        return await self._send(seq, frame, fut, timeout, f"{msg.service_path}.{msg.service_method}")
+
+    async def send_frame(self, frame: bytes | bytearray, *, timeout: float | None = None) -> Message | None:
+        """Forward a whole request frame received elsewhere, unchanged but for its seq (a proxy's
+        send: nothing is decoded, decompressed or re-encoded). Returns the reply, or None for a
+        oneway frame once written."""
+        conn, fut = self._new_call()
+        seq, out = conn.send_frame(frame, token=fut)
+        if frame[2] & 0x20:
+            if self._transport is None or self._closed:
+                raise self._closed_error()
+            self._transport.write(out)
+            return None
+        return await self._send(seq, out, fut, timeout, f"frame seq {seq}")  # type: ignore[arg-type]
 
     async def call(
         self,
@@ -273,14 +396,31 @@ class Client:
 
         ``reply_type`` (a dataclass, protobuf class, ``dict``, ``bytes``) tells the codec what to
         build. A server error raises :class:`ServiceError`; the server's response metadata is
-        copied into ``response_metadata`` when given.
+        copied into ``response_metadata`` when given. ``timeout`` (default: the option's
+        ``default_timeout``) bounds the wait; it is not sent to the server.
         """
-        req = self.build_request(
-            service_path, service_method, args, metadata=metadata,
-            serialize_type=serialize_type, compress_type=compress_type,
+        option = self.option
+        ser = option.serialize_type if serialize_type is None else serialize_type
+        codec = self.codecs.get(ser)
+        payload = codec.encode(args)
+        conn, fut = self._new_call()
+        seq, frame = conn.send_call(
+            service_path, service_method, payload, serialize_type=ser, metadata=metadata,
+            compress_type=option.compress_type if compress_type is None else compress_type, token=fut,
         )
-        res = await self.send_raw(req, timeout=timeout if timeout is not None else self.option.default_timeout)
-        return self._decode_reply(res, reply_type, response_metadata)
+        res = await self._send(seq, frame, fut, option.default_timeout if timeout is None else timeout,
+                               f"{service_path}.{service_method}")
+        if res.status or res.metadata:
+            return self._decode_reply(res, reply_type, response_metadata)
+        if not res.payload and reply_type is None:
+            return None
+        try:
+            return codec.decode(res.payload, reply_type) if res.serialize_type == ser else \
+                self.codecs.get(res.serialize_type).decode(res.payload, reply_type)
+        except CodecError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise CodecError(f"cannot decode reply of {service_path}.{service_method}: {exc}") from exc
 
     def _decode_reply(self, res: Message, reply_type: Any, response_metadata: dict[str, str] | None) -> Any:
         if response_metadata is not None and res.metadata:
@@ -315,37 +455,5 @@ class Client:
             raise RpcxConnectionError("heartbeat answered by a non-heartbeat frame")
         return time.monotonic() - start
 
-    async def _heartbeat_loop(self) -> None:
-        """Drive the sans-IO :class:`HeartbeatSchedule` with the loop's clock: send when due, close
-        the connection when an echo is overdue (Go closes it too; XClient dials again later)."""
-        hb = self.option.heartbeat
-        assert hb is not None
-        loop = asyncio.get_running_loop()
-        sched = self._hb = HeartbeatSchedule(hb.interval, hb.max_wait, now=loop.time())
-        wake = self._hb_wake = asyncio.Event()
-        while not self._closed:
-            # sleep until the schedule's next moment, or until an echo arrives (then the next
-            # heartbeat is due one interval after the last was sent, not after max_wait)
-            try:
-                await asyncio.wait_for(wake.wait(), max(sched.next_deadline() - loop.time(), 0.0))
-            except TimeoutError:
-                pass
-            wake.clear()
-            now = loop.time()
-            if sched.expired(now):
-                if not self._closed:
-                    log.warning("heartbeat to %s not answered within %.1fs; closing the connection",
-                                self.address, hb.max_wait)
-                    self._abort(RpcxConnectionError(f"heartbeat not answered within {hb.max_wait}s"))
-                return
-            if sched.due(now):
-                seq = next(self._seq)
-                try:
-                    self._write(encode(heartbeat_request(seq, time.time_ns())))
-                except RpcxConnectionError:
-                    return
-                sched.sent(seq, now)
-
     def __repr__(self) -> str:
-        return f"<Client {self.address} pending={len(self._pending)} closed={self._closed}>"
-
+        return f"<Client {self.address} pending={self.pending} closed={self._closed}>"

@@ -66,5 +66,8 @@ class Option:
     group: str = ""
     #: a timeout applied to calls that do not pass their own (None: wait forever, as Go)
     default_timeout: float | None = None
+    #: close the connection when nothing has arrived from the server for this many seconds
+    #: (Go's ``IdleTimeout``); None keeps it open
+    idle_timeout: float | None = None
     #: inbound frame limits
     limits: Limits = field(default_factory=Limits)

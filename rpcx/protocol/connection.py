@@ -71,6 +71,7 @@ __all__ = [
     "HeartbeatReceived",
     "ResponseReceived",
     "PushReceived",
+    "HeartbeatAnswered",
     "FrameIgnored",
     "EndOfStream",
     "ConnectionTerminated",
@@ -159,6 +160,18 @@ class PushReceived(Event):
 
     def __init__(self, message: Message) -> None:
         self.message = message
+
+
+class HeartbeatAnswered(Event):
+    """Client role: the echo of a scheduled heartbeat arrived. ``sent_at`` is the ``now`` it was
+    sent at, so ``now - sent_at`` is a round-trip time; the next heartbeat is due one interval after
+    ``sent_at`` (an adapter re-arms its timer on this event: it is the one deadline that moves earlier)."""
+
+    __slots__ = ("seq", "sent_at")
+
+    def __init__(self, seq: int, sent_at: float) -> None:
+        self.seq = seq
+        self.sent_at = sent_at
 
 
 class FrameIgnored(Event):
@@ -372,8 +385,11 @@ class RpcxConnection:
         # client role
         if msg.message_type == MessageType.RESPONSE:
             hb = self._heartbeat
-            if msg.heartbeat and hb is not None and hb.answered(msg.seq):
-                return
+            if msg.heartbeat and hb is not None:
+                sent_at = hb.sent_at
+                if hb.answered(msg.seq):
+                    events.append(HeartbeatAnswered(msg.seq, sent_at))
+                    return
             try:
                 token = self._pending.pop(msg.seq)
             except KeyError:

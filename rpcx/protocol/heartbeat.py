@@ -56,6 +56,11 @@ class HeartbeatSchedule:
         self._waiting: int | None = None
         self._sent_at = 0.0
 
+    @property
+    def sent_at(self) -> float:
+        """When the last heartbeat was sent."""
+        return self._sent_at
+
     def due(self, now: float) -> bool:
         return self._waiting is None and now >= self._next
 

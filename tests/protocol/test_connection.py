@@ -21,6 +21,7 @@ from rpcx.protocol import (
     EndOfStream,
     FrameHeader,
     FrameIgnored,
+    HeartbeatAnswered,
     HeartbeatReceived,
     Limits,
     Message,
@@ -147,7 +148,7 @@ def test_heartbeats_follow_the_schedule_and_the_echo_is_the_frame() -> None:
     assert isinstance(hb, HeartbeatReceived) and server.outstanding == 0
     echo = server.send_heartbeat_echo(hb.message)
     assert echo[2] == 0xC0 and echo[:2] + echo[3:] == ping[:2] + ping[3:]  # only the Response bit differs
-    assert client.receive_data(echo, 1.2) == []  # answered: no event
+    assert client.receive_data(echo, 1.2) == [HeartbeatAnswered(0, 1.0)]
     assert client.get_timer() == 2.0  # the next one, one interval after the last was sent
 
 
