@@ -6,16 +6,22 @@
  * compare them. Nothing here does I/O:
  *
  *   split_frames(src, max_len)     -> (frames, consumed, error_kind, error_value)
- *                                     twin: rpcx.protocol.decoder._split_frames
+ *                                     twin: rpcx.protocol.decoder.py_split_frames
  *   peek_route(frame)              -> (version, flags, ser, seq, route, mdl, poff) | None
  *                                     twin: rpcx.protocol.message.peek_route
  *   encode_plain_response(version, flags, ser, seq, route, payload) -> bytes
  *                                     twin: rpcx.protocol.message.encode_plain_response
- *   handle_plain(frame, fast, hot, conn) -> bytes | (exc,) | (ctx, payload) | None
+ *   handle_plain(frame, routes, hot, conn) -> bytes | (exc, called) | (ctx, payload) | None
  *                                     twin: rpcx.server.hotpath.py_handle_plain
- *   serve_read(data, fast, hot, conn, finish) -> bool
+ *   serve_read(data, routes, hot, conn, finish, max_len) -> bytes | None
  *                                     twin: rpcx.server.hotpath.py_serve_read
  *   HotCall                           twin: rpcx.server.context.PyHotCall
+ *
+ * What these functions touch of Python objects is only what the twins document as public: the
+ * route table and its FastEntry tuples, the HotCall slots, the connection's `closing` attribute and
+ * its `write(bytes)` method, and the `finish` callback. No private attribute is read by name, and
+ * nothing a Python program can do to those objects (deleting a slot, replacing a table entry while
+ * it runs) makes this code crash: a slot deleted from Python reads as None here.
  *
  * The wire format (rpcx protocol, big endian): a 16-byte header (magic 0x08, version, flags,
  * serialize byte, seq u64, total length u32), then four sections, each a u32 length and bytes:
@@ -23,7 +29,6 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <structmember.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -31,8 +36,7 @@
 #define MAGIC 0x08
 
 static PyObject *str_frame, *str_connection, *str_ctx, *str_res_md, *str_encode;
-static PyObject *str_transport, *str_closed, *str_closing, *str_write, *str_decoder, *str__buf, *str__failed;
-static PyObject *str__max_len, *str__batch, *empty_bytes;
+static PyObject *str_closing, *str_write;
 
 static inline uint32_t
 be32(const unsigned char *p)
@@ -252,11 +256,31 @@ typedef struct {
     PyObject *ctx;
 } HotCall;
 
-static PyMemberDef hotcall_members[] = {
-    {"frame", T_OBJECT, offsetof(HotCall, frame), 0, "the request frame being served, or None"},
-    {"connection", T_OBJECT, offsetof(HotCall, connection), 0, "its connection"},
-    {"ctx", T_OBJECT, offsetof(HotCall, ctx), 0, "its Context, once current_context() built it"},
-    {NULL, 0, 0, 0, NULL},
+/* The slots are read and written from Python as attributes; deleting one is refused (a NULL slot
+ * would otherwise reach the hot path), and the C code below still reads a NULL as None. */
+#define HOTCALL_SLOT(name, doc)                                                          \
+    static PyObject *hotcall_get_##name(HotCall *self, void *closure)                    \
+    {                                                                                    \
+        return Py_NewRef(self->name != NULL ? self->name : Py_None);                     \
+    }                                                                                    \
+    static int hotcall_set_##name(HotCall *self, PyObject *value, void *closure)         \
+    {                                                                                    \
+        if (value == NULL) {                                                             \
+            PyErr_SetString(PyExc_AttributeError, "HotCall." #name " cannot be deleted (set it to None)"); \
+            return -1;                                                                   \
+        }                                                                                \
+        Py_XSETREF(self->name, Py_NewRef(value));                                        \
+        return 0;                                                                        \
+    }
+HOTCALL_SLOT(frame, "")
+HOTCALL_SLOT(connection, "")
+HOTCALL_SLOT(ctx, "")
+
+static PyGetSetDef hotcall_getset[] = {
+    {"frame", (getter)hotcall_get_frame, (setter)hotcall_set_frame, "the request frame being served, or None", NULL},
+    {"connection", (getter)hotcall_get_connection, (setter)hotcall_set_connection, "its connection", NULL},
+    {"ctx", (getter)hotcall_get_ctx, (setter)hotcall_set_ctx, "its Context, once one exists", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyObject *
@@ -311,7 +335,7 @@ static PyTypeObject HotCallType = {
     .tp_traverse = (traverseproc)hotcall_traverse,
     .tp_clear = (inquiry)hotcall_clear,
     .tp_dealloc = (destructor)hotcall_dealloc,
-    .tp_members = hotcall_members,
+    .tp_getset = hotcall_getset,
 };
 
 /* hot.<field> = value, directly for a HotCall; 0 or -1 with an exception */
@@ -329,17 +353,19 @@ hot_set(PyObject *hot, PyObject *name, PyObject **field_of_hotcall, PyObject *va
 
 /* ---- handle_plain and serve_read --------------------------------------------------------- */
 
+#define ENTRY_SIZE 5 /* (func, dec, enc, codec, make_ctx): rpcx.server.hotpath.FastEntry */
+
 /* The route table entry for the plain request p[0:n] (borrowed), or NULL: with an exception set
  * on a real error, without one when the frame is not for the hot path. */
 static PyObject *
-lookup(PyObject *fast, const unsigned char *p, Py_ssize_t n, layout *lo)
+lookup(PyObject *routes, const unsigned char *p, Py_ssize_t n, layout *lo)
 {
     if (n < 32 || (p[2] & 0xFC) || !locate(p, n, lo))
         return NULL;
     PyObject *route = PyBytes_FromStringAndSize((const char *)p + 16, lo->meta - 16);
     if (route == NULL)
         return NULL;
-    PyObject *by_ser = PyDict_GetItemWithError(fast, route); /* borrowed */
+    PyObject *by_ser = PyDict_GetItemWithError(routes, route); /* borrowed */
     Py_DECREF(route);
     if (by_ser == NULL || !PyDict_Check(by_ser))
         return NULL;
@@ -348,9 +374,38 @@ lookup(PyObject *fast, const unsigned char *p, Py_ssize_t n, layout *lo)
         return NULL;
     PyObject *entry = PyDict_GetItemWithError(by_ser, ser);
     Py_DECREF(ser);
-    if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4)
+    if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != ENTRY_SIZE)
         return NULL;
     return entry;
+}
+
+/* (exc, called): the exception of a failed call, and whether it was raised once the method had
+ * been called (by the method or the reply encoder) rather than by the argument decoder. NULL (with
+ * the exception still set) for a BaseException that is not an Exception. */
+static PyObject *
+failure(PyObject *hot, int called)
+{
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+        /* KeyboardInterrupt, SystemExit: not ours to swallow */
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        if (hot_set(hot, str_frame, HOT_FIELD(hot, frame), Py_None) < 0)
+            PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+        return NULL;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    PyObject *result = NULL;
+    if (hot_set(hot, str_frame, HOT_FIELD(hot, frame), Py_None) == 0)
+        result = Py_BuildValue("(OO)", value ? value : Py_None, called ? Py_True : Py_False);
+    Py_XDECREF(value);
+    return result;
 }
 
 /* Run the method of `entry` for the request `frame` (p[0:n], laid out as lo): the result as
@@ -361,47 +416,71 @@ run_entry(PyObject *frame, const unsigned char *p, Py_ssize_t n, const layout *l
 {
     PyObject *func = PyTuple_GET_ITEM(entry, 0), *dec = PyTuple_GET_ITEM(entry, 1);
     PyObject *enc = PyTuple_GET_ITEM(entry, 2), *codec = PyTuple_GET_ITEM(entry, 3);
+    PyObject *make_ctx = PyTuple_GET_ITEM(entry, 4);
     if (hot_set(hot, str_frame, HOT_FIELD(hot, frame), frame) < 0 ||
         hot_set(hot, str_connection, HOT_FIELD(hot, connection), conn) < 0 ||
         hot_set(hot, str_ctx, HOT_FIELD(hot, ctx), Py_None) < 0)
         return NULL;
 
-    PyObject *reply = NULL, *payload = NULL, *result = NULL;
+    PyObject *ctx = NULL, *arg = NULL, *reply = NULL, *payload = NULL, *result = NULL;
+    if (make_ctx != Py_None) {
+        /* the method takes a context: made for this call, and what current_context() returns */
+        ctx = PyObject_CallFunctionObjArgs(make_ctx, frame, conn, NULL);
+        if (ctx == NULL)
+            return failure(hot, 0);
+        if (hot_set(hot, str_ctx, HOT_FIELD(hot, ctx), ctx) < 0) {
+            Py_DECREF(ctx);
+            return failure(hot, 0);
+        }
+    }
     if (dec != Py_None) {
         PyObject *body = PyBytes_FromStringAndSize((const char *)p + lo->poff, n - lo->poff);
-        if (body == NULL)
-            goto call_failed;
-        PyObject *arg = PyObject_CallOneArg(dec, body);
+        if (body == NULL) {
+            Py_XDECREF(ctx);
+            return failure(hot, 0);
+        }
+        arg = PyObject_CallOneArg(dec, body);
         Py_DECREF(body);
-        if (arg == NULL)
-            goto call_failed;
-        reply = PyObject_CallOneArg(func, arg);
-        Py_DECREF(arg);
+        if (arg == NULL) {
+            Py_XDECREF(ctx);
+            return failure(hot, 0);
+        }
     }
-    else {
-        reply = PyObject_CallNoArgs(func);
-    }
+    if (ctx != NULL)
+        reply = arg != NULL ? PyObject_CallFunctionObjArgs(func, ctx, arg, NULL) : PyObject_CallOneArg(func, ctx);
+    else
+        reply = arg != NULL ? PyObject_CallOneArg(func, arg) : PyObject_CallNoArgs(func);
+    Py_XDECREF(arg);
+    Py_XDECREF(ctx);
     if (reply == NULL)
-        goto call_failed;
+        return failure(hot, 1);
     payload = PyObject_CallOneArg(enc, reply);
     if (payload == NULL) {
         /* the specialised encoder did not fit this reply: the codec's generic encode decides */
-        if (!PyErr_ExceptionMatches(PyExc_Exception))
-            goto call_failed;
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            Py_DECREF(reply);
+            return failure(hot, 1);
+        }
         PyErr_Clear();
         payload = PyObject_CallMethodOneArg(codec, str_encode, reply);
-        if (payload == NULL)
-            goto call_failed;
+        if (payload == NULL) {
+            Py_DECREF(reply);
+            return failure(hot, 1);
+        }
     }
-    Py_CLEAR(reply);
+    Py_DECREF(reply);
 
     if (hot_set(hot, str_frame, HOT_FIELD(hot, frame), Py_None) < 0)
         goto done;
-    PyObject *used = Py_IS_TYPE(hot, &HotCallType) ? Py_NewRef(((HotCall *)hot)->ctx) : PyObject_GetAttr(hot, str_ctx);
+    PyObject *used;
+    if (Py_IS_TYPE(hot, &HotCallType))
+        used = Py_NewRef(((HotCall *)hot)->ctx != NULL ? ((HotCall *)hot)->ctx : Py_None);
+    else
+        used = PyObject_GetAttr(hot, str_ctx);
     if (used == NULL)
         goto done;
     if (used != Py_None) {
-        /* the handler asked current_context() for its context: it may have set reply metadata */
+        /* the handler has a context: it may have set reply metadata */
         PyObject *md = PyObject_GetAttr(used, str_res_md);
         int has_md = md == NULL ? -1 : PyObject_IsTrue(md);
         Py_XDECREF(md);
@@ -428,38 +507,13 @@ run_entry(PyObject *frame, const unsigned char *p, Py_ssize_t n, const layout *l
     else
         result = build_response(p[1], p[2], p[3], p + 4, 0, p + 16, lo->meta - 16, &pv);
     PyBuffer_Release(&pv);
-    goto done;
-
-call_failed:
-    Py_CLEAR(reply);
-    if (PyErr_ExceptionMatches(PyExc_Exception)) {
-        /* the handler (or its codec) failed: the caller turns the exception into an error reply */
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        PyErr_NormalizeException(&type, &value, &tb);
-        if (tb != NULL && value != NULL)
-            PyException_SetTraceback(value, tb);
-        Py_XDECREF(type);
-        Py_XDECREF(tb);
-        if (hot_set(hot, str_frame, HOT_FIELD(hot, frame), Py_None) == 0)
-            result = PyTuple_Pack(1, value ? value : Py_None);
-        Py_XDECREF(value);
-    }
-    else {
-        /* KeyboardInterrupt, SystemExit: not ours to swallow */
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        if (hot_set(hot, str_frame, HOT_FIELD(hot, frame), Py_None) < 0)
-            PyErr_Clear();
-        PyErr_Restore(type, value, tb);
-    }
 done:
     Py_XDECREF(payload);
     return result;
 }
 
 PyDoc_STRVAR(handle_plain_doc,
-"handle_plain(frame, fast, hot, conn, /) -> bytes | (exc,) | (ctx, payload) | None\n\n"
+"handle_plain(frame, routes, hot, conn, /) -> bytes | (exc, called) | (ctx, payload) | None\n\n"
 "Serve one request frame on the server's hot path; see rpcx.server.hotpath.handle_plain.");
 
 static PyObject *
@@ -469,13 +523,13 @@ handle_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "handle_plain expects 4 arguments");
         return NULL;
     }
-    PyObject *frame = args[0], *fast = args[1], *hot = args[2], *conn = args[3];
-    if (!PyBytes_CheckExact(frame) || !PyDict_CheckExact(fast))
+    PyObject *frame = args[0], *routes = args[1], *hot = args[2], *conn = args[3];
+    if (!PyBytes_CheckExact(frame) || !PyDict_CheckExact(routes))
         Py_RETURN_NONE;
     const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(frame);
     Py_ssize_t n = PyBytes_GET_SIZE(frame);
     layout lo;
-    PyObject *entry = lookup(fast, p, n, &lo);
+    PyObject *entry = lookup(routes, p, n, &lo);
     if (entry == NULL) {
         if (PyErr_Occurred())
             return NULL;
@@ -487,17 +541,13 @@ handle_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
-/* b"".join(batch) for a list of k bytes objects (all the hot path puts in a batch) */
+/* b"".join(batch) for a list of k bytes objects */
 static PyObject *
 join_bytes(PyObject *batch, Py_ssize_t k)
 {
     Py_ssize_t size = 0;
-    for (Py_ssize_t i = 0; i < k; i++) {
-        PyObject *item = PyList_GET_ITEM(batch, i);
-        if (!PyBytes_Check(item))
-            return PyObject_CallMethod(empty_bytes, "join", "O", batch);
-        size += PyBytes_GET_SIZE(item);
-    }
+    for (Py_ssize_t i = 0; i < k; i++)
+        size += PyBytes_GET_SIZE(PyList_GET_ITEM(batch, i));
     PyObject *out = PyBytes_FromStringAndSize(NULL, size);
     if (out == NULL)
         return NULL;
@@ -510,86 +560,25 @@ join_bytes(PyObject *batch, Py_ssize_t k)
     return out;
 }
 
-/* Write what the batch holds, as ServerConnection._flush does; 0 or -1 with an exception. */
-static int
-flush_batch(PyObject *conn, PyObject *batch)
-{
-    Py_ssize_t k = PyList_GET_SIZE(batch);
-    if (k == 0)
-        return 0;
-    PyObject *transport = PyObject_GetAttr(conn, str_transport);
-    if (transport == NULL)
-        return -1;
-    PyObject *closed = PyObject_GetAttr(conn, str_closed);
-    int is_closed = closed == NULL ? -1 : PyObject_IsTrue(closed);
-    Py_XDECREF(closed);
-    int rc = 0;
-    if (is_closed < 0) {
-        rc = -1;
-    }
-    else if (transport != Py_None && !is_closed) {
-        PyObject *data;
-        if (k == 1) {
-            data = Py_NewRef(PyList_GET_ITEM(batch, 0));
-        }
-        else {
-            data = join_bytes(batch, k);
-        }
-        if (data == NULL || PyList_SetSlice(batch, 0, k, NULL) < 0) {
-            rc = -1;
-        }
-        else {
-            PyObject *r = PyObject_CallMethodOneArg(transport, str_write, data);
-            if (r == NULL)
-                rc = -1;
-            Py_XDECREF(r);
-        }
-        Py_XDECREF(data);
-    }
-    Py_DECREF(transport);
-    return rc;
-}
-
 #define MAX_READ_FRAMES 256
 
 PyDoc_STRVAR(serve_read_doc,
-"serve_read(data, fast, hot, conn, finish, /) -> bool\n\n"
+"serve_read(data, routes, hot, conn, finish, max_len, /) -> bytes | None\n\n"
 "Serve a read made only of whole plain requests; see rpcx.server.hotpath.serve_read.");
 
 static PyObject *
 serve_read(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "serve_read expects 5 arguments");
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "serve_read expects 6 arguments");
         return NULL;
     }
-    PyObject *data = args[0], *fast = args[1], *hot = args[2], *conn = args[3], *finish = args[4];
-    if (!PyBytes_CheckExact(data) || !PyDict_CheckExact(fast))
-        Py_RETURN_FALSE;
-
-    /* the decoder must hold nothing (no frame started in an earlier read) and be healthy */
-    PyObject *decoder = PyObject_GetAttr(conn, str_decoder);
-    if (decoder == NULL)
+    PyObject *data = args[0], *routes = args[1], *hot = args[2], *conn = args[3], *finish = args[4];
+    unsigned long long max_len = PyLong_AsUnsignedLongLong(args[5]);
+    if (max_len == (unsigned long long)-1 && PyErr_Occurred())
         return NULL;
-    PyObject *buf = PyObject_GetAttr(decoder, str__buf);
-    PyObject *failed = buf == NULL ? NULL : PyObject_GetAttr(decoder, str__failed);
-    PyObject *max_obj = failed == NULL ? NULL : PyObject_GetAttr(decoder, str__max_len);
-    Py_DECREF(decoder);
-    if (max_obj == NULL) {
-        Py_XDECREF(buf);
-        Py_XDECREF(failed);
-        return NULL;
-    }
-    Py_ssize_t held = PyObject_Length(buf);
-    int sick = failed != Py_None;
-    unsigned long long max_len = PyLong_AsUnsignedLongLong(max_obj);
-    Py_DECREF(buf);
-    Py_DECREF(failed);
-    Py_DECREF(max_obj);
-    if (held < 0 || (max_len == (unsigned long long)-1 && PyErr_Occurred()))
-        return NULL;
-    if (held || sick)
-        Py_RETURN_FALSE;
+    if (!PyBytes_CheckExact(data) || !PyDict_CheckExact(routes))
+        Py_RETURN_NONE;
 
     /* first pass: every frame whole, plain and routed, or nothing runs */
     const unsigned char *base = (const unsigned char *)PyBytes_AS_STRING(data);
@@ -607,7 +596,7 @@ serve_read(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_ssize_t len = 16 + (Py_ssize_t)total;
         if (len > n - pos)
             goto not_plain;
-        PyObject *entry = lookup(fast, base + pos, len, &los[count]);
+        PyObject *entry = lookup(routes, base + pos, len, &los[count]);
         if (entry == NULL)
             goto not_plain;
         Py_INCREF(entry); /* a handler may change the route table */
@@ -620,11 +609,11 @@ serve_read(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (count == 0)
         goto not_plain;
 
-    PyObject *batch = PyList_New(0);
-    int ok = batch != NULL && PyObject_SetAttr(conn, str__batch, batch) == 0;
+    PyObject *replies = PyList_New(0);
+    int ok = replies != NULL;
     for (int i = 0; ok && i < count; i++) {
         if (i > 0) {
-            /* a handler closed the connection: read nothing more (the Python loop's check) */
+            /* a handler closed the connection: run nothing more (the Python loop's check) */
             PyObject *closing = PyObject_GetAttr(conn, str_closing);
             int stop = closing == NULL ? -1 : PyObject_IsTrue(closing);
             Py_XDECREF(closing);
@@ -648,7 +637,7 @@ serve_read(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             ok = 0;
         }
         else if (PyBytes_CheckExact(r)) {
-            ok = PyList_Append(batch, r) == 0;
+            ok = PyList_Append(replies, r) == 0;
         }
         else {
             PyObject *fr = PyObject_CallFunctionObjArgs(finish, conn, frame, r, NULL);
@@ -658,32 +647,35 @@ serve_read(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_XDECREF(r);
         Py_DECREF(frame);
     }
-    /* like the Python loop's finally: stop batching, then write what was batched, even on error */
-    if (batch != NULL) {
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        if (PyObject_SetAttr(conn, str__batch, Py_None) < 0 || flush_batch(conn, batch) < 0) {
-            if (type != NULL)
-                PyErr_Clear(); /* the first error wins */
-            else
-                ok = 0;
-        }
-        if (type != NULL)
-            PyErr_Restore(type, value, tb);
-    }
-    Py_XDECREF(batch);
     for (int i = 0; i < count; i++)
         Py_DECREF(entries[i]);
-    if (!ok)
+    if (replies == NULL)
         return NULL;
-    Py_RETURN_TRUE;
+    PyObject *out = join_bytes(replies, PyList_GET_SIZE(replies));
+    Py_DECREF(replies);
+    if (ok)
+        return out;
+    /* a BaseException (or a failure of our own): what was answered before it still goes out,
+     * through the connection's public write(), then the error propagates */
+    if (out != NULL && PyBytes_GET_SIZE(out) > 0) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyObject *w = PyObject_CallMethodOneArg(conn, str_write, out);
+        Py_XDECREF(w);
+        if (type != NULL) {
+            PyErr_Clear(); /* the first error wins */
+            PyErr_Restore(type, value, tb);
+        }
+    }
+    Py_XDECREF(out);
+    return NULL;
 
 not_plain:
     for (int i = 0; i < count; i++)
         Py_DECREF(entries[i]);
     if (PyErr_Occurred())
         return NULL;
-    Py_RETURN_FALSE;
+    Py_RETURN_NONE;
 }
 
 /* ---- module ------------------------------------------------------------------------------ */
@@ -711,19 +703,10 @@ PyInit__speedups(void)
     INTERN(str_frame, "frame");
     INTERN(str_connection, "connection");
     INTERN(str_ctx, "ctx");
-    INTERN(str_res_md, "_res_md");
+    INTERN(str_res_md, "reply_metadata");
     INTERN(str_encode, "encode");
-    INTERN(str_transport, "transport");
-    INTERN(str_closed, "closed");
     INTERN(str_closing, "closing");
     INTERN(str_write, "write");
-    INTERN(str_decoder, "decoder");
-    INTERN(str__buf, "_buf");
-    INTERN(str__failed, "_failed");
-    INTERN(str__max_len, "_max_len");
-    INTERN(str__batch, "_batch");
-    if ((empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) == NULL)
-        return NULL;
 #undef INTERN
     if (PyType_Ready(&HotCallType) < 0)
         return NULL;

@@ -551,9 +551,15 @@ class RpcxConnection:
         return self._pending.pop(seq, None)
 
     # -- sending: server role -----------------------------------------------------------------------
-    def _answered(self) -> None:
+    def finish_request(self, now: float | None = None) -> None:
+        """Close the account of one :class:`RequestReceived` without :meth:`send_response` building
+        the reply (a server that builds replies itself, as its fast path does, or a oneway request
+        that ran). With ``now``, the read timeout counts from then once nothing more is owed. Once
+        a draining connection owes nothing, :attr:`state` turns CLOSED."""
         if self.outstanding > 0:
             self.outstanding -= 1
+            if not self.outstanding and now is not None and now > self.last_received:
+                self.last_received = now
         if self.state is State.DRAINING and not self.outstanding:
             self.state = State.CLOSED  # the peer left; the last reply it was owed is out
 
@@ -571,7 +577,7 @@ class RpcxConnection:
         everything, :attr:`state` turns CLOSED: close the transport after writing."""
         if self.role is not Role.SERVER:
             raise LocalProtocolError("only a server connection sends responses")
-        self._answered()
+        self.finish_request()
         if request.oneway:
             return b""
         return encode(make_response(request, payload, metadata, error))

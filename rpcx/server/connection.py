@@ -1,20 +1,31 @@
-"""One accepted connection: bytes in, frames out, replies written whole (layer: server).
+"""One accepted connection: moves bytes between a transport and its sans-IO protocol state (layer: server).
 
-The asyncio Protocol here only moves bytes; framing is the sans-IO decoder's job and dispatch is
-the server's. Replies produced while one read is being handled are written together, which saves a
-system call per frame when a client pipelines many calls.
+The protocol state (framing, limits, the requests still owed a reply, the read and frame
+timeouts, the failed state) is the connection's :class:`~rpcx.protocol.connection.RpcxConnection`,
+``rpx``; dispatch is the server's (:mod:`rpcx.server.dispatch`). What is left here is I/O: feed
+reads to ``rpx`` (or, for a read of plain requests, to the fast path), write replies, keep one
+timer at ``rpx``'s next deadline, and stop reading when the server or the peer's reading says so.
+Replies produced while one read is handled are written together, one write per read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CallTimeoutError, ConnectionClosedError, ProtocolError
-from ..protocol.decoder import FrameDecoder
+from ..errors import CallTimeoutError, ConnectionClosedError, ConnectionTimeoutError
+from ..protocol.connection import (
+    ConnectionTerminated,
+    EndOfStream,
+    Event,
+    HeartbeatReceived,
+    RequestReceived,
+    Role,
+    RpcxConnection,
+    State,
+)
 from .context import hot_call
 from .hotpath import serve_read
 
@@ -27,105 +38,194 @@ log = logging.getLogger("rpcx.server")
 
 
 class ServerConnection(asyncio.Protocol):
-    """An accepted client connection. Handlers reach it as ``ctx.connection`` (for pushes)."""
+    """An accepted client connection. Handlers reach it as ``ctx.connection`` (for pushes).
+
+    Public, for handlers, plugins and the C fast path: ``peer``, ``closing`` (true once the
+    connection is closing: nothing more is dispatched), ``closed``, :meth:`write`, :meth:`close`,
+    :meth:`abort` and ``rpx``, the protocol state.
+    """
 
     def __init__(self, server: "Server") -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.peer: Any = None
-        self.decoder = FrameDecoder(server.limits)
+        self.rpx = RpcxConnection(
+            Role.SERVER, limits=server.limits, read_timeout=server.read_timeout, frame_timeout=server.frame_timeout
+        )
         self.closed = False
-        #: close() or abort() was called: read nothing more, dispatch nothing more
+        #: close() or abort() was called: dispatch nothing more
         self.closing = False
-        #: whole frames held back because the server is at its concurrency bound
-        self.backlog: deque[bytes] = deque()
+        #: requests held back because the server is at its concurrency bound
+        self.backlog: deque[RequestReceived] = deque()
         self.backlog_bytes = 0
+        self._max_len = self.rpx.max_message_length
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._batch: list[bytes] | None = None
-        #: monotonic time of the last whole frame (or of the accept), for the server's read_timeout
-        self.last_frame_at = time.monotonic()
-        #: monotonic time a still incomplete frame started arriving, for the server's frame_timeout
-        self.partial_since: float | None = None
+        self._close_requested = False
+        #: how rpx ended the connection during the read being handled: "close", "abort" or None
+        self._end: str | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
         self._paused = False
         self._write_blocked = False
+        self._reading_paused = False
         #: send_message calls waiting for the peer to read (see drain)
         self._drain_waiters: list[asyncio.Future[None]] = []
-        self._reading_paused = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        loop = self._loop = asyncio.get_running_loop()
+        self.rpx.last_received = loop.time()
         #: the hot-call slots of the thread this connection's loop runs in
         self.hot = hot_call()
         self.peer = transport.get_extra_info("peername") or transport.get_extra_info("sockname")
         self.server._connection_made(self)
+        self._arm_timer()  # the read timeout runs from the accept
 
     def data_received(self, data: bytes) -> None:
         server = self.server
         if (
-            server.auth is None
-            and not server.plugins.plugins
+            server._fast_enabled
             and not self.backlog
             and not self.closing
-            # not at capacity: Server._at_capacity, inlined (this runs once per read)
-            and (server.max_concurrent_calls <= 0 or server._inflight < server.max_concurrent_calls)
-            and serve_read(data, server._fast, self.hot, self, server._finish_plain)
+            and not self.rpx.buffered
+            and not server._at_capacity()
         ):
-            # the read was only plain requests, now answered (hotpath.serve_read)
-            self.last_frame_at = time.monotonic()
-            return
-        error: ProtocolError | None = None
-        decoder = self.decoder
-        try:
-            frames = decoder.feed_frames(data)
-        except ProtocolError as exc:
-            frames = getattr(exc, "frames", [])
-            error = exc
-        if decoder.buffered:
-            if frames or self.partial_since is None:
-                self.partial_since = time.monotonic()
-        elif self.partial_since is not None:
-            self.partial_since = None
-        if frames:
-            self.last_frame_at = time.monotonic()
             batch: list[bytes] = []
             self._batch = batch
             try:
-                handle = server._handle_frame
-                backlog = self.backlog
-                for frame in frames:
-                    if self.closing:
-                        break  # a reply closed the connection (auth, plugin, response frame)
-                    if frame[2] & 0x40:
-                        # a heartbeat is answered at once, even at the concurrency bound (Go answers
-                        # them in its read loop): a busy server must not look like a dead one
-                        handle(self, frame)
-                    elif backlog or server._at_capacity():
-                        backlog.append(frame)
-                        self.backlog_bytes += len(frame)
-                        server._hold(self)
-                    else:
-                        handle(self, frame)
+                out = serve_read(data, server._routes, self.hot, self, server._finish_plain, self._max_len)
             finally:
                 self._batch = None
+            if out is not None:
+                # the read was only plain requests, now answered (rpcx.server.hotpath.serve_read)
+                if out:
+                    batch.append(out)
                 self._flush(batch)
-        if error is not None:
-            self.server._protocol_error(self, error)
+                if self.rpx.read_timeout is not None:
+                    self.rpx.last_received = self._loop.time()  # type: ignore[union-attr]
+                if self._close_requested:
+                    self._close_now()
+                return
+        self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
+        """The general path: the protocol state takes the bytes and says what they were."""
+        events = self.rpx.receive_data(data, self._loop.time())  # type: ignore[union-attr]
+        self._handle_events(events)
+
+    def _handle_events(self, events: list[Event]) -> None:
+        server = self.server
+        batch: list[bytes] = []
+        self._batch = batch
+        try:
+            for ev in events:
+                if type(ev) is RequestReceived:
+                    if self.closing:
+                        break  # a reply closed the connection (auth, plugin): dispatch nothing more
+                    if self.backlog or server._at_capacity():
+                        self.backlog.append(ev)
+                        self.backlog_bytes += len(ev.frame)
+                        server._hold(self)
+                    else:
+                        server._dispatch(self, ev.message, ev.frame)
+                elif type(ev) is HeartbeatReceived:
+                    # answered at once, even at the concurrency bound (Go answers them in its read
+                    # loop): a busy server must not look like a dead one
+                    server._heartbeat(self, ev.message)
+                elif type(ev) is ConnectionTerminated:
+                    self._terminated(ev)
+        finally:
+            self._batch = None
+            out = self.rpx.data_to_send()
+            if out:
+                batch.append(out)
+            self._flush(batch)
+        end, self._end = self._end, None
+        if end == "abort" and not out:
+            self.abort()
+        elif end is not None or self._close_requested:
+            self._close_now()
+        else:
+            self._arm_timer()
+
+    def _terminated(self, ev: ConnectionTerminated) -> None:
+        """rpx ended the connection: say why, then close once this read's replies are written
+        (abort, for a peer that broke the protocol or timed out, unless there is a reply explaining
+        why: a response frame sent to a server gets one)."""
+        err = ev.error
+        self.closing = True
+        if err is None:
+            log.debug("connection from %s: %s", self.peer, ev.reason)
+            self._end = "close"
+        elif isinstance(err, ConnectionTimeoutError) and "read timeout" in ev.reason:
+            log.info("closing connection from %s: %s", self.peer, ev.reason)
+            self._end = "close"
+        else:
+            log.warning("closing connection from %s: %s", self.peer, ev.reason)
+            self._end = "abort"
 
     def eof_received(self) -> bool | None:
-        try:
-            self.decoder.eof()
-        except ProtocolError as exc:
-            log.info("connection from %s: %s", self.peer, exc)
+        events = self.rpx.receive_data(b"", self._loop.time())  # type: ignore[union-attr]
+        if events and type(events[0]) is EndOfStream:
+            # the peer half-closed while it is still owed replies: keep writing them, close after
+            # the last (rpx turns CLOSED then; see request_done)
+            log.debug("connection from %s half-closed with %d replies owed", self.peer, events[0].outstanding)
+            return True
+        for ev in events:
+            if type(ev) is ConnectionTerminated and ev.error is not None:
+                log.info("connection from %s: %s", self.peer, ev.reason)
+        self.closing = True
         return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.rpx.state is not State.CLOSED:
+            self.rpx.close(str(exc) if exc else "closed")
         self._wake_drainers()
         self.backlog.clear()
         self.backlog_bytes = 0
         self.server._connection_lost(self, exc)
 
+    # -- the one timer ----------------------------------------------------------------------------
+    def _arm_timer(self) -> None:
+        """Keep one loop timer at rpx's next deadline. Deadlines only move later with traffic, so
+        the timer moves only when the new one is earlier; one that fires early asks rpx again."""
+        if self.closed or self._loop is None:
+            return
+        t = self.rpx.get_timer()
+        if t is None:
+            return
+        if self._timer is not None:
+            if self._timer_at is not None and self._timer_at <= t:
+                return
+            self._timer.cancel()
+        self._timer_at = t
+        self._timer = self._loop.call_at(t, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = self._timer_at = None
+        if self.closed or self._loop is None:
+            return
+        self._handle_events(self.rpx.handle_timer(self._loop.time()))
+
     # -- used by the server -------------------------------------------------------------------
+    def request_done(self) -> None:
+        """The server finished a request this connection received: close its account with rpx,
+        close a half-closed connection that owes nothing more, restart the read timeout."""
+        rpx = self.rpx
+        rpx.finish_request(self._loop.time() if self._loop is not None else None)
+        if rpx.state is State.CLOSED:
+            if not self.closing:
+                self.close()
+        elif rpx.read_timeout is not None and not rpx.outstanding:
+            self._arm_timer()
+
     def _flush(self, batch: list[bytes] | None) -> None:
         if batch and self.transport is not None and not self.closed:
             data = batch[0] if len(batch) == 1 else b"".join(batch)
@@ -133,7 +233,8 @@ class ServerConnection(asyncio.Protocol):
             self.transport.write(data)
 
     def write(self, frame: bytes) -> None:
-        """Queue one whole frame; frames are never interleaved."""
+        """Queue one whole frame; frames are never interleaved. While a read is being handled,
+        frames are gathered and written together when it is done."""
         if self._batch is not None:
             self._batch.append(frame)
         elif not self.closed and self.transport is not None:
@@ -203,12 +304,17 @@ class ServerConnection(asyncio.Protocol):
                 self.transport.resume_reading()
 
     def close(self) -> None:
-        """Close after flushing what was written."""
+        """Close after flushing what was written. Called while a read is being handled (by a
+        method, say), the close waits until that read's replies are written."""
         self.closing = True
+        if self._batch is not None:
+            self._close_requested = True
+            return
+        self._close_now()
+
+    def _close_now(self) -> None:
+        self._close_requested = False
         if self.transport is not None and not self.closed:
-            # replies batched during this read (say the error reply that explains the close) go out
-            # first: a transport drops writes made after close()
-            self._flush(self._batch)
             self.transport.close()
 
     def abort(self) -> None:

@@ -86,6 +86,9 @@ def current_context() -> "Context":
     raise LookupError("current_context() called outside an rpcx call")
 
 
+_UNSET: Any = object()
+
+
 class Context:
     """What a handler knows about its call.
 
@@ -95,16 +98,33 @@ class Context:
     ...         return data
     """
 
-    __slots__ = ("request", "connection", "deadline", "_res_md", "values")
+    __slots__ = ("_request", "connection", "_deadline", "reply_metadata", "_values")
 
     def __init__(self, request: "Message", connection: "ServerConnection", deadline: float | None) -> None:
-        self.request = request
+        self._request = request
         self.connection = connection
-        #: ``time.monotonic()`` value by which the caller gives up, from ``__ServerTimeout``; or None
-        self.deadline = deadline
-        self._res_md: dict[str, str] | None = None
-        #: free-form storage for plugins
-        self.values: dict[str, Any] = {}
+        self._deadline = deadline
+        #: the reply metadata set so far, or None: what the server sends back with the reply (and
+        #: what the C fast path reads). Handlers fill :attr:`response_metadata` instead.
+        self.reply_metadata: dict[str, str] | None = None
+        self._values: dict[str, Any] | None = None
+
+    @property
+    def request(self) -> "Message":
+        """The request as received."""
+        return self._request
+
+    @property
+    def deadline(self) -> float | None:
+        """``time.monotonic()`` value by which the caller gives up, from ``__ServerTimeout``; or None."""
+        return self._deadline
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """Free-form storage for plugins."""
+        if self._values is None:
+            self._values = {}
+        return self._values
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -114,9 +134,9 @@ class Context:
     @property
     def response_metadata(self) -> dict[str, str]:
         """Fill this to send metadata back with the reply."""
-        if self._res_md is None:
-            self._res_md = {}
-        return self._res_md
+        if self.reply_metadata is None:
+            self.reply_metadata = {}
+        return self.reply_metadata
 
     @property
     def service_path(self) -> str:
@@ -150,14 +170,31 @@ class Context:
 
 
 class _FrameContext(Context):
-    """The context of a call served on the server's hot path, built only when the handler asks
-    :func:`current_context` for it: the request frame is parsed then, not before.
+    """The context of a call served on the server's fast path: the request frame is parsed only
+    when the handler looks at the request (its metadata, say), not before.
     """
 
-    __slots__ = ()
+    __slots__ = ("_frame",)
 
     def __init__(self, frame: bytes, connection: "ServerConnection") -> None:
-        from ..protocol.message import parse_frame
+        self._frame = frame
+        self._request = None  # type: ignore[assignment]
+        self.connection = connection
+        self._deadline = _UNSET
+        self.reply_metadata = None
+        self._values = None
 
-        req = parse_frame(frame)
-        super().__init__(req, connection, deadline_from(req.metadata))
+    @property
+    def request(self) -> "Message":
+        req = self._request
+        if req is None:
+            from ..protocol.message import parse_frame
+
+            req = self._request = parse_frame(self._frame)
+        return req
+
+    @property
+    def deadline(self) -> float | None:
+        if self._deadline is _UNSET:
+            self._deadline = deadline_from(self.request.metadata)
+        return self._deadline  # type: ignore[no-any-return]

@@ -39,7 +39,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-__all__ = ["PluginContainer", "HOOKS", "ASYNC_HOOKS"]
+__all__ = ["PluginContainer", "HOOKS", "ASYNC_HOOKS", "PER_CALL_HOOKS"]
 
 HOOKS = (
     "register",
@@ -56,6 +56,12 @@ HOOKS = (
     "pre_write_request",
     "post_write_request",
     "heartbeat_request",
+)
+
+#: hooks that run around every call: while one is registered, calls take the full dispatch path
+#: (plugins with only lifecycle or connection hooks leave the fast path on)
+PER_CALL_HOOKS = frozenset(
+    {"post_read_request", "pre_handle_request", "pre_call", "post_call", "pre_write_response", "post_write_response"}
 )
 
 #: hooks the server awaits; every other hook is called synchronously
@@ -87,8 +93,13 @@ class PluginContainer:
 
     def __init__(self) -> None:
         self.plugins: list[Any] = []
+        #: a hook that runs around every call is registered (the server's fast path is then off)
+        self.per_call = False
         for hook in HOOKS:
             setattr(self, hook, [])
+
+    def _update(self) -> None:
+        self.per_call = any(getattr(self, hook) for hook in PER_CALL_HOOKS)
 
     def add(self, plugin: Any) -> None:
         for hook in HOOKS:
@@ -103,6 +114,7 @@ class PluginContainer:
             fn = getattr(plugin, hook, None)
             if callable(fn):
                 getattr(self, hook).append(fn)
+        self._update()
 
     def remove(self, plugin: Any) -> None:
         self.plugins.remove(plugin)
@@ -111,3 +123,4 @@ class PluginContainer:
             if callable(fn):
                 hooks: list[Callable[..., Any]] = getattr(self, hook)
                 hooks[:] = [h for h in hooks if getattr(h, "__self__", None) is not plugin]
+        self._update()

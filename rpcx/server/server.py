@@ -7,32 +7,24 @@ lookup, codec, decode, PreCall, the method, PostCall, encode, reply; error texts
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import itertools
 import logging
 import ssl as _ssl
-import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from ..codec.base import CodecRegistry
-from ..errors import CodecError, ProtocolError, RegistrationError, RpcxError
-from ..protocol.constants import AUTH_KEY, MessageType, SerializeType
+from ..errors import RegistrationError, RpcxError
+from ..protocol.constants import SerializeType
 from ..protocol.decoder import Limits
-from ..protocol.heartbeat import heartbeat_echo
-from ..protocol.message import (
-    Message,
-    encode,
-    encode_route,
-    make_response,
-    parse_frame,
-)
+from ..protocol.message import Message
 from ..transport.base import Listener, listen, parse_address
 from .connection import ServerConnection
-from .context import Context, _current, _FrameContext, deadline_from
-from .hotpath import handle_plain
+from .context import Context
+from .dispatch import CallPlan, Dispatcher, FailureLog, _maybe
+from .hotpath import FastEntry
 from .plugins import PluginContainer
-from .service import MethodInfo, Service, build_function, build_service
+from .service import Service, build_function, build_service
 
 __all__ = ["Server"]
 
@@ -46,11 +38,7 @@ AuthFunc = Callable[[Context, str], Any]
 HELD_BYTES_PER_CONNECTION = 256 * 1024
 
 
-class _Deadline(Exception):
-    pass
-
-
-class Server:
+class Server(Dispatcher):
     """Serves registered Python objects and functions to rpcx clients (Go or Python).
 
     >>> import asyncio
@@ -114,7 +102,6 @@ class Server:
         self.read_timeout = read_timeout
         self.frame_timeout = frame_timeout
         self.write_timeout = write_timeout
-        self._sweeper: asyncio.Task[None] | None = None
         self.auth = auth
         self.tls = tls
         self.sync_in_thread = sync_handlers == "thread"
@@ -133,10 +120,12 @@ class Server:
         self._push_seq = itertools.count(1)
         self._shutting_down = False
         self._closed: asyncio.Event | None = None
-        #: raw route (path and method sections) -> method, for plain methods served on the hot path
-        #: raw route (path and method sections) -> serialize byte -> (func, decode, encode, codec):
-        #: plain methods served on the hot path, with codec functions specialised to their types
-        self._fast: dict[bytes, dict[int, tuple[Any, Any, Any, Any]]] = {}
+        #: raw route (path and method sections) -> serialize byte -> FastEntry: the methods the fast
+        #: path serves, published by the dispatch path on their first call (rpcx.server.hotpath)
+        self._routes: dict[bytes, dict[int, FastEntry]] = {}
+        #: (service, method, serialize type) -> how it is served, resolved once
+        self._plans: dict[tuple[str, str, int], CallPlan] = {}
+        self._failures = FailureLog()
 
     # -- registration -----------------------------------------------------------------------------
     def register(self, obj: Any, metadata: str = "", *, name: str | None = None, methods: list[str] | None = None) -> None:
@@ -147,7 +136,7 @@ class Server:
         """Register ``obj`` under an explicit service name (Go's ``RegisterName``)."""
         svc = build_service(name, obj, methods, metadata)
         self._run_register_hooks("register", name, obj, metadata)
-        self._fast.clear()
+        self._forget_plans()
         existing = self.services.get(name)
         if existing is not None:
             existing.methods.update(svc.methods)
@@ -163,7 +152,7 @@ class Server:
         self._run_register_hooks("register_function", service_path, entries[0][0], fn, metadata)
         svc = self.services.setdefault(service_path, Service(name=service_path, metadata=metadata))
         svc.methods.update(entries)
-        self._fast.clear()
+        self._forget_plans()
 
     def _run_register_hooks(self, hook: str, *args: Any) -> None:
         errors = []
@@ -189,8 +178,6 @@ class Server:
         ssl = self.tls if addr.network in ("tcp", "tcp4", "tcp6") else None
         listener = await listen(addr, lambda: ServerConnection(self), ssl=ssl, **options)
         self.listeners.append(listener)
-        if self._sweeper is None and (self.read_timeout or self.frame_timeout):
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_slow_peers())
         log.info("serving %s%s", listener.address, " (tls)" if ssl else "")
         return listener.address
 
@@ -244,30 +231,7 @@ class Server:
         for listener in self.listeners:
             listener.close()
 
-    async def _sweep_slow_peers(self) -> None:
-        """Close connections that broke ``read_timeout`` or ``frame_timeout``; one timer for all
-        connections instead of one per frame, so the hot path only records two timestamps."""
-        limits = [t for t in (self.read_timeout, self.frame_timeout) if t]
-        period = min(max(min(limits) / 4, 0.05), 5.0)
-        while not self._shutting_down:
-            await asyncio.sleep(period)
-            now = time.monotonic()
-            for conn in list(self.connections):
-                if conn.closed or conn.closing:
-                    continue
-                if self.frame_timeout and conn.partial_since is not None and now - conn.partial_since > self.frame_timeout:
-                    log.warning(
-                        "closing connection from %s: a frame was not completed within %.1fs (%d bytes buffered)",
-                        conn.peer, self.frame_timeout, conn.decoder.buffered,
-                    )
-                    conn.abort()
-                elif self.read_timeout and now - conn.last_frame_at > self.read_timeout and not conn.backlog:
-                    log.info("closing connection from %s: no request for %.1fs (read timeout)", conn.peer, self.read_timeout)
-                    conn.close()
-
     async def _close_all(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
         for conn in list(self.connections):
             conn.close()
         for listener in self.listeners:
@@ -329,7 +293,7 @@ class Server:
         if connection.closed:
             err = RpcxError("connection is shut down")
         else:
-            connection.write(encode(msg))
+            connection.write(connection.rpx.send_push(msg))
             try:
                 await connection.drain(self.write_timeout)
             except RpcxError as exc:
@@ -370,10 +334,6 @@ class Server:
                 log.exception("post_conn_close hook failed")
         log.debug("connection from %s closed%s", conn.peer, f": {exc}" if exc else "")
 
-    def _protocol_error(self, conn: ServerConnection, exc: ProtocolError) -> None:
-        log.warning("closing connection from %s: %s", conn.peer, exc)
-        conn.abort()
-
     # -- concurrency bound --------------------------------------------------------------------------
     def _at_capacity(self) -> bool:
         return self.max_concurrent_calls > 0 and self._inflight >= self.max_concurrent_calls
@@ -404,9 +364,9 @@ class Server:
         try:
             for conn in list(self._held):
                 while conn.backlog and not conn.closing and not self._at_capacity():
-                    frame = conn.backlog.popleft()
-                    conn.backlog_bytes -= len(frame)
-                    self._handle_frame(conn, frame)
+                    ev = conn.backlog.popleft()
+                    conn.backlog_bytes -= len(ev.frame)
+                    self._dispatch(conn, ev.message, ev.frame)
                 if conn.closing:
                     conn.backlog.clear()
                     conn.backlog_bytes = 0
@@ -418,254 +378,3 @@ class Server:
                     return
         finally:
             self._releasing = False
-
-    # -- dispatch -------------------------------------------------------------------------------
-    def _handle_frame(self, conn: ServerConnection, frame: bytes) -> None:
-        """Dispatch one whole frame. The hot path serves a plain request (no heartbeat, oneway or
-        compression flag; no auth or plugins) to a plain ``def`` method that takes no ``ctx``,
-        straight from the raw header, without building a :class:`Message`: its metadata (say a
-        Go client's ``__ServerTimeout``) is decoded only if the handler asks
-        :func:`current_context` for it. Everything else goes through :meth:`_handle`.
-        """
-        if self.auth is None and not self.plugins.plugins:
-            # current_context() works here too; the request is parsed only if it is looked at
-            r = handle_plain(frame, self._fast, conn.hot, conn)
-            if r is not None:
-                if type(r) is bytes:
-                    conn.write(r)
-                else:
-                    self._finish_plain(conn, frame, r)
-                return
-        try:
-            msg = parse_frame(frame, max_decompressed_length=self.limits.max_decompressed_length)
-        except ProtocolError as exc:
-            self._protocol_error(conn, exc)
-            return
-        self._handle(conn, msg)
-
-    def _finish_plain(self, conn: ServerConnection, frame: bytes, r: tuple[Any, ...]) -> None:
-        """The hot path's rarer outcomes (see :func:`~rpcx.server.hotpath.handle_plain`): the method
-        raised, or the reply needs building with reply metadata or from a payload that is not bytes."""
-        if len(r) == 1:
-            exc = r[0]
-            err_ctx = conn.hot.ctx or _FrameContext(frame, conn)
-            self._reply_error(conn, err_ctx.request, self._error_text(exc), err_ctx._res_md, exc)
-            return
-        used, payload = r
-        req = used.request if used is not None else _FrameContext(frame, conn).request
-        self._write_response(conn, req, make_response(req, payload, used._res_md if used is not None else None), None)
-
-    def _handle(self, conn: ServerConnection, req: Message) -> None:
-        """Dispatch one decoded frame. Never raises: every failure becomes a reply or a close."""
-        if req.heartbeat:
-            for h in self.plugins.heartbeat_request:
-                h(req)
-            conn.write(encode(heartbeat_echo(req)))
-            return
-        if req.message_type == MessageType.RESPONSE:
-            # Go would run it as a request; a response sent to a server is a confused or hostile peer
-            log.warning("closing connection from %s: it sent a response frame (seq %d) to a server", conn.peer, req.seq)
-            self._reply_error(conn, req, "rpcx: unexpected response frame sent to a server")
-            conn.close()
-            return
-        for h in self.plugins.post_read_request:
-            try:
-                h(req)
-            except Exception as exc:  # noqa: BLE001
-                log.warning("closing connection from %s: post_read_request: %s", conn.peer, exc)
-                self._reply_error(conn, req, str(exc))
-                conn.close()
-                return
-        svc = self.services.get(req.service_path)
-        if svc is None:
-            return self._reply_error(conn, req, f"rpcx: can't find service {req.service_path}")
-        minfo = svc.methods.get(req.service_method)
-        if minfo is None:
-            return self._reply_error(conn, req, f"rpcx: can't find method {req.service_method}")
-        try:
-            codec = self.codecs.get(req.serialize_type)
-        except CodecError as exc:
-            return self._reply_error(conn, req, str(exc))
-        ctx = Context(req, conn, deadline_from(req.metadata))
-        plugins = self.plugins
-        if (
-            self.auth is None
-            and not minfo.is_async
-            and not self.sync_in_thread
-            and not plugins.pre_call
-            and not plugins.post_call
-            and not plugins.pre_handle_request
-        ):
-            # a plain method, run now on the loop. A deadline cannot interrupt it (nor does Go's);
-            # the handler can read ctx.deadline, and the reply goes out as in Go.
-            if not minfo.takes_ctx and not plugins.plugins:
-                self._fast.setdefault(encode_route(req.service_path, req.service_method), {})[req.serialize_type << 4] = _fast_entry(minfo, codec)
-            self._begin()
-            try:
-                args = codec.decode(req.payload, minfo.arg_type) if minfo.takes_args else None
-                token = _current.set(ctx)
-                try:
-                    reply = _invoke(minfo, ctx, args)
-                finally:
-                    _current.reset(token)
-                payload = codec.encode(reply)
-            except Exception as exc:  # noqa: BLE001 - becomes the error reply
-                self._reply_error(conn, req, self._error_text(exc), ctx._res_md, exc)
-            else:
-                if not req.oneway:
-                    self._write_response(conn, req, make_response(req, payload, ctx._res_md), None)
-            finally:
-                self._end()
-            return
-        self._begin()
-        task = asyncio.get_running_loop().create_task(self._call(conn, req, svc, minfo, codec, ctx))
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        self._end()
-
-    async def _call(
-        self, conn: ServerConnection, req: Message, svc: Service, minfo: MethodInfo, codec: Any, ctx: Context
-    ) -> None:
-        _current.set(ctx)
-        if self.auth is not None:
-            try:
-                ok = await _maybe(self.auth(ctx, req.metadata.get(AUTH_KEY, "")))
-                if ok is False:
-                    raise RpcxError("auth failed")
-            except Exception as exc:  # noqa: BLE001
-                log.info("auth failed for %s: %s; closing the connection", conn.peer, exc)
-                self._reply_error(conn, req, self._error_text(exc))
-                conn.close()
-                return
-        for h in self.plugins.pre_handle_request:
-            try:
-                await _maybe(h(ctx, req))
-            except Exception:  # noqa: BLE001 - Go ignores this hook's result
-                log.debug("pre_handle_request hook failed", exc_info=True)
-        args = None
-        reply: Any = None
-        err: BaseException | None = None
-        try:
-            if minfo.takes_args:
-                args = codec.decode(req.payload, minfo.arg_type)
-            for h in self.plugins.pre_call:
-                # hooks see the method name as called on the wire, as Go passes req.ServiceMethod
-                args = await _maybe(h(ctx, svc.name, req.service_method, args))
-            if minfo.is_async:
-                reply = await self._await_with_deadline(_invoke(minfo, ctx, args), ctx)
-            elif self.sync_in_thread:
-                loop = asyncio.get_running_loop()
-                fn = functools.partial(_invoke, minfo, ctx, args)
-                reply = await self._await_with_deadline(loop.run_in_executor(None, _with_context(ctx, fn)), ctx)
-            else:
-                reply = _invoke(minfo, ctx, args)
-        except Exception as exc:  # noqa: BLE001
-            err = exc
-        for h in self.plugins.post_call:
-            try:
-                reply = await _maybe(h(ctx, svc.name, req.service_method, args, reply, err))
-            except Exception as exc:  # noqa: BLE001
-                if err is None:
-                    err = exc
-        if err is not None:
-            self._reply_error(conn, req, self._error_text(err), ctx._res_md, err)
-            return
-        if req.oneway:
-            return
-        try:
-            payload = codec.encode(reply)
-        except Exception as exc:  # noqa: BLE001
-            self._reply_error(conn, req, self._error_text(exc), ctx._res_md, exc)
-            return
-        self._write_response(conn, req, make_response(req, payload, ctx._res_md), None)
-
-    async def _await_with_deadline(self, aw: Awaitable[Any], ctx: Context) -> Any:
-        if ctx.deadline is None:
-            return await aw
-        remaining = ctx.deadline - time.monotonic()
-        cm = asyncio.timeout(max(remaining, 0))
-        try:
-            async with cm:
-                return await aw
-        except TimeoutError:
-            # ask the timeout itself: comparing clocks is wrong where loop.time() is not
-            # time.monotonic() (uvloop's millisecond clock can fire just before the deadline)
-            if cm.expired():
-                raise _Deadline("context deadline exceeded") from None
-            raise
-
-    def _error_text(self, exc: BaseException) -> str:
-        if self.server_error_func is not None:
-            return self.server_error_func(exc)
-        text = str(exc)
-        return text if text else type(exc).__name__
-
-    def _reply_error(
-        self,
-        conn: ServerConnection,
-        req: Message,
-        text: str,
-        res_md: dict[str, str] | None = None,
-        exc: BaseException | None = None,
-    ) -> None:
-        if exc is not None and self.handle_service_error is not None:
-            self.handle_service_error(exc)
-        log.debug("call %s.%s from %s failed: %s", req.service_path, req.service_method, conn.peer, text)
-        if req.oneway:
-            return
-        self._write_response(conn, req, make_response(req, b"", res_md, text), text)
-
-    def _write_response(self, conn: ServerConnection, req: Message, res: Message, err: str | None) -> None:
-        plugins = self.plugins
-        for h in plugins.pre_write_response:
-            h(req, res, err)
-        try:
-            data = encode(res)
-        except Exception as exc:  # noqa: BLE001 - say why instead of dropping the connection
-            if err is not None:
-                raise  # an error reply that cannot be framed: there is nothing plainer to send
-            # a codec handed back something that is not bytes, or a frame field is out of range
-            err = f"rpcx: cannot encode reply: {exc}"
-            log.warning("call %s.%s from %s: %s", req.service_path, req.service_method, conn.peer, err)
-            res = make_response(req, b"", None, err)
-            data = encode(res)
-        conn.write(data)
-        for h in plugins.post_write_response:
-            h(req, res, err)
-
-
-def _fast_entry(minfo: MethodInfo, codec: Any) -> tuple[Any, Any, Any, Any]:
-    """The hot path's view of a method: codecs may offer functions specialised to the argument and
-    reply types (``decoder_for`` / ``encoder_for``), which skip their generic type dispatch."""
-    dec = None
-    if minfo.takes_args:
-        make_dec = getattr(codec, "decoder_for", None)
-        dec = make_dec(minfo.arg_type) if make_dec is not None else None
-        if dec is None:
-            dec = functools.partial(codec.decode, into=minfo.arg_type)
-    make_enc = getattr(codec, "encoder_for", None)
-    enc = make_enc(minfo.reply_type) if make_enc is not None else None
-    return minfo.func, dec, enc or codec.encode, codec
-
-
-def _invoke(minfo: MethodInfo, ctx: Context, args: Any) -> Any:
-    if minfo.takes_ctx:
-        return minfo.func(ctx, args) if minfo.takes_args else minfo.func(ctx)
-    return minfo.func(args) if minfo.takes_args else minfo.func()
-
-
-def _with_context(ctx: Context, fn: Callable[[], Any]) -> Callable[[], Any]:
-    def run() -> Any:
-        _current.set(ctx)
-        return fn()
-
-    return run
-
-
-async def _maybe(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value

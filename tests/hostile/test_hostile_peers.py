@@ -344,7 +344,7 @@ async def test_slowloris_hundreds_of_connections_memory_stays_bounded(target, ra
             ports = {p.writer.get_extra_info("sockname")[1] for p in peers}
 
             def held_now() -> int:
-                return sum(c.decoder.buffered for c in list(srv.connections) if c.peer and c.peer[1] in ports)
+                return sum(c.rpx.buffered for c in list(srv.connections) if c.peer and c.peer[1] in ports)
 
             async with asyncio.timeout(WAIT):
                 while (held := held_now()) < sent:

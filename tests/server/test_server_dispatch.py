@@ -350,7 +350,7 @@ async def test_plain_calls_with_metadata_and_deadline_on_the_hot_path(server_fac
             assert got == {"timeout": "5000", "has_deadline": True}
             assert md == {"k": f"v{i}"}
             assert await c.call("Svc", "Plain", Args(i, 1), Reply, metadata={"__ServerTimeout": "5000"}) == Reply(i + 1)
-    assert srv._fast, "plain methods are served from the raw-route cache after their first call"
+    assert srv._routes, "plain methods are served from the raw-route cache after their first call"
 
 
 async def test_protobuf_hot_path_specialised_codec_keeps_the_generic_rules(server_factory) -> None:
