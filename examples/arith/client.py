@@ -5,9 +5,9 @@ Arith.Echo and prints ``echo: hello``. Anything else prints one line on stderr, 
 traceback, and exits non-zero (the same statuses as the Go peer tests/interop/goclient; see
 oneline.py):
 
-    client.py: Arith.Mul at tcp@127.0.0.1:8972: dial tcp@127.0.0.1:8972: ...      (exit 1: no server there)
-    client.py: Arith.Mul at tcp@127.0.0.1:8972: arith failed on purpose          (exit 1: the service said no)
-    client.py: argument --codec: invalid choice: 'xml' ... (see --help)           (exit 2: bad command line)
+    client.py: Arith.Mul at tcp@127.0.0.1:8972: dial tcp@127.0.0.1:8972: connection refused   (exit 1)
+    client.py: Arith.Mul at tcp@127.0.0.1:8972: invalid token                                  (exit 1)
+    client.py: argument --codec: invalid choice: 'xml' (choose from ...) (see --help)         (exit 2)
 """
 
 from __future__ import annotations
