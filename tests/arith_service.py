@@ -1,4 +1,4 @@
-"""The Arith interop contract (/work/shared/interop-contract.md) as a Python service, for tests.
+"""The Arith interop contract (docs/interop.md) as a Python service, for tests.
 
 Self-contained on purpose: ``examples/arith`` is written separately and may change shape; these
 tests need a fixed target. ``Mul``/``Add`` take ``Args{A, B}`` and return ``Reply{C}``; ``Fail``

@@ -1,4 +1,4 @@
-"""The Arith service of the interop contract (shared/interop-contract.md), as a Python user writes it.
+"""The Arith service of the interop contract (docs/interop.md), as a Python user writes it.
 
 One pair of dataclasses serves every codec: JSON and MessagePack see the Go field names ``A``,
 ``B``, ``C``; Protobuf goes through the bound message classes in ``arith_pb``.

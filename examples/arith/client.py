@@ -1,7 +1,13 @@
 """Call Arith.Mul(10, 20): ``python examples/arith/client.py tcp@127.0.0.1:8972 [--codec json|msgpack|protobuf|raw] [--tls --insecure] [--auth T]``.
 
-Prints ``10 * 20 = 200`` and exits 0; on failure prints the error to stderr and exits 1.
-With ``--codec raw`` (no struct to carry) it calls Arith.Echo and prints ``echo: hello``.
+Prints ``10 * 20 = 200`` and exits 0. With ``--codec raw`` (no struct to carry) it calls
+Arith.Echo and prints ``echo: hello``. Anything else prints one line on stderr, without a
+traceback, and exits non-zero (the same statuses as the Go peer tests/interop/goclient; see
+oneline.py):
+
+    client.py: Arith.Mul at tcp@127.0.0.1:8972: dial tcp@127.0.0.1:8972: connection refused   (exit 1)
+    client.py: Arith.Mul at tcp@127.0.0.1:8972: invalid token                                  (exit 1)
+    client.py: argument --codec: invalid choice: 'xml' (choose from ...) (see --help)         (exit 2)
 """
 
 from __future__ import annotations
@@ -15,13 +21,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from arith import Args, Reply  # noqa: E402
+from oneline import Parser, fail  # noqa: E402
 
 from rpcx import FailMode, Option, Peer2PeerDiscovery, RpcxError, SelectMode, XClient  # noqa: E402
 from rpcx.codec import CodecRegistry  # noqa: E402
 
+PROG = "client.py"
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = Parser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("address", help="network@host:port of the server")
     p.add_argument("--codec", default="msgpack", choices=["json", "msgpack", "protobuf", "raw"])
     p.add_argument("--tls", action="store_true", help="connect with TLS")
@@ -37,7 +46,12 @@ async def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     tls = None
     if opts.tls:
-        tls = ssl.create_default_context(cafile=opts.cert)
+        try:
+            tls = ssl.create_default_context(cafile=opts.cert)
+        except ssl.SSLError as exc:
+            return fail(PROG, f"cannot use CA certificate {opts.cert}", exc)
+        except OSError as exc:
+            return fail(PROG, f"cannot read CA certificate {opts.cert}", exc)
         if opts.insecure:
             tls.check_hostname = False
             tls.verify_mode = ssl.CERT_NONE
@@ -45,6 +59,7 @@ async def main(argv: list[str] | None = None) -> int:
     xc = XClient("Arith", FailMode.FAILTRY, SelectMode.RANDOM, Peer2PeerDiscovery(opts.address), option)
     if opts.auth is not None:
         xc.auth(opts.auth)
+    method = "Echo" if opts.codec == "raw" else "Mul"
     try:
         if opts.codec == "raw":
             data = await xc.call("Echo", b"hello", bytes, timeout=opts.timeout)
@@ -52,9 +67,9 @@ async def main(argv: list[str] | None = None) -> int:
         else:
             reply = await xc.call("Mul", Args(A=10, B=20), Reply, timeout=opts.timeout)
             print(f"10 * 20 = {reply.C}")
-    except RpcxError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except (RpcxError, OSError, ValueError) as exc:
+        # no server there, a malformed address, an unknown network, a refused or failed call
+        return fail(PROG, f"Arith.{method} at {opts.address}", exc)
     finally:
         await xc.aclose()
     return 0

@@ -1,6 +1,12 @@
 """Serve Arith: ``python examples/arith/server.py tcp@127.0.0.1:8972 [--codec ...] [--cert F --key F] [--auth T]``.
 
-Prints ``serving <address>`` once it accepts calls; SIGINT/SIGTERM finish calls in flight, then exit.
+Prints ``serving <address>`` once it accepts calls; SIGINT/SIGTERM finish calls in flight, then exit 0.
+A server that cannot start prints one line on stderr and exits non-zero, without a traceback (the
+same statuses as the Go peer tests/interop/goserver; see oneline.py):
+
+    server.py: cannot listen on tcp@127.0.0.1:8972: address already in use        (exit 1)
+    server.py: cannot read certificate cert.pem: no such file or directory         (exit 1)
+    server.py: unrecognized arguments: --bogus (see --help)                        (exit 2)
 """
 
 from __future__ import annotations
@@ -16,29 +22,51 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from arith import Arith  # noqa: E402
+from oneline import EXIT_USAGE, Parser, fail  # noqa: E402
 
-from rpcx import Server  # noqa: E402
+from rpcx import RpcxError, Server  # noqa: E402
+
+PROG = "server.py"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = Parser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("address", help="network@host:port, e.g. tcp@127.0.0.1:8972 or unix@./arith.sock")
     p.add_argument("--codec", default="msgpack", help="accepted for symmetry with the client; the server speaks every codec")
-    p.add_argument("--cert", help="TLS certificate (PEM)")
+    p.add_argument("--cert", help="TLS certificate (PEM); may hold the key too")
     p.add_argument("--key", help="TLS private key (PEM)")
     p.add_argument("--auth", help="require this __AUTH token")
     p.add_argument("--verbose", "-v", action="store_true")
     return p.parse_args(argv)
 
 
+def tls_context(cert: str, key: str | None) -> ssl.SSLContext:
+    """Load the certificate; raises OSError naming the file that cannot be read, or ssl.SSLError."""
+    for path in (cert, key):
+        if path is not None:
+            with open(path, "rb"):  # the open error carries the file name; load_cert_chain's does not
+                pass
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    return tls
+
+
 async def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if opts.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if opts.key and not opts.cert:
+        print(f"{PROG}: --key needs --cert (see --help)", file=sys.stderr)
+        return EXIT_USAGE
     tls = None
     if opts.cert:
-        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        tls.load_cert_chain(opts.cert, opts.key)
+        try:
+            tls = tls_context(opts.cert, opts.key)
+        except ssl.SSLError as exc:
+            files = opts.cert if not opts.key else f"{opts.cert} with key {opts.key}"
+            return fail(PROG, f"cannot use certificate {files}", exc)
+        except OSError as exc:
+            return fail(PROG, f"cannot read certificate {exc.filename or opts.cert}", exc)
 
     auth = None
     if opts.auth is not None:
@@ -48,7 +76,13 @@ async def main(argv: list[str] | None = None) -> int:
 
     server = Server(tls=tls, auth=auth)
     server.register_name("Arith", Arith())
-    address = await server.start(opts.address)
+    try:
+        address = await server.start(opts.address)
+    except (OSError, ValueError, RpcxError) as exc:
+        # address in use, no such host, no such directory for a unix socket, a malformed address,
+        # an unknown network: the person typed something the machine cannot serve
+        await server.close()
+        return fail(PROG, f"cannot listen on {opts.address}", exc)
     print(f"serving {address}", flush=True)
 
     loop = asyncio.get_running_loop()

@@ -2,7 +2,7 @@
 
 A frame is a 12-byte header (magic 0x08, version, flags, serialize nibble, big-endian seq), a u32
 total length, then four u32-length-prefixed sections: service path, service method, metadata pairs
-and payload. ``../shared/rpcx-reference.md`` §1 has the byte layout; this module is its executable
+and payload. ``docs/wire-format.md`` has the byte layout and Go's rules; this module is their executable
 form. Nothing here does I/O, reads a clock or logs.
 """
 

@@ -1,4 +1,4 @@
-"""Serialize type 1 against Go's encoding/json (reference §1.2)."""
+"""Serialize type 1 against Go's encoding/json (docs/wire-format.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Serialize type 3 against what Go's vmihailenco/msgpack v5 writes and accepts (reference §1.2)."""
+"""Serialize type 3 against what Go's vmihailenco/msgpack v5 writes and accepts (docs/wire-format.md §7)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rpcx.errors import CodecError  # noqa: E402
 
 from .models import Args, Color, Inner, NoDefaults, Outer, Renamed, Reply  # noqa: E402
 
-# What Go writes (reference §1.2, §1.11 B, and the golden capture)
+# What Go writes (docs/wire-format.md §7 and §16 B, and the golden capture)
 GO_ARGS_INT = bytes.fromhex("82a1410aa14214")  # Args{A, B int}{10, 20}
 GO_ARGS_INT64 = bytes.fromhex("82a141d3000000000000000aa142d30000000000000014")  # A, B int64
 GO_REPLY_INT = bytes.fromhex("81a143ccc8")  # Reply{C int}{200}

@@ -1,4 +1,4 @@
-"""Byte-level helpers and reference vectors shared by the protocol tests (reference §1.11)."""
+"""Byte-level helpers and reference vectors shared by the protocol tests (docs/wire-format.md §16)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Heartbeat frames (reference §1.9 and §1.11 C) and the schedule, with time passed in."""
+"""Heartbeat frames (docs/wire-format.md §14 and §16 C) and the schedule, with time passed in."""
 
 from __future__ import annotations
 

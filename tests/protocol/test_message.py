@@ -1,4 +1,4 @@
-"""Frame encode/parse against the byte vectors of reference §1.11 and the rules of §1.1 and §1.6."""
+"""Frame encode/parse against the byte vectors of docs/wire-format.md §16 and the rules of its §1-§5 and §11."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ from ._frames import (
 UUID = "6ba7b810-9dad-11d1-80b4-00c04fd430c9"
 
 
-# -- §1.11 A: TestMessage ----------------------------------------------------------------------
+# -- §16 A: TestMessage ----------------------------------------------------------------------
 
 
 def vector_a_message() -> Message:
@@ -87,7 +87,7 @@ def test_vector_a_total_length_field() -> None:
     assert encode(vector_a_message())[12:16] == b"\x00\x00\x00\x62"
 
 
-# -- §1.11 B: DefaultOption Mul ------------------------------------------------------------------
+# -- §16 B: DefaultOption Mul ------------------------------------------------------------------
 
 
 def test_vector_b_request() -> None:
@@ -118,7 +118,7 @@ def test_vector_b_response_built_by_make_response() -> None:
     assert back.error is None
 
 
-# -- §1.11 C: heartbeat ---------------------------------------------------------------------------
+# -- §16 C: heartbeat ---------------------------------------------------------------------------
 
 
 def test_vector_c_heartbeat_and_echo() -> None:
@@ -138,7 +138,7 @@ def test_vector_c_heartbeat_and_echo() -> None:
     assert encode(echo) == VECTOR_C_RESPONSE
 
 
-# -- §1.11 D: unknown service -------------------------------------------------------------------
+# -- §16 D: unknown service -------------------------------------------------------------------
 
 
 def test_vector_d_error_response() -> None:
@@ -155,7 +155,7 @@ def test_vector_d_error_response() -> None:
     assert (back.service_path, back.service_method, back.seq) == ("Foo", "Bar", 1)
 
 
-# -- §1.6 make_response ----------------------------------------------------------------------------
+# -- §11 make_response ----------------------------------------------------------------------------
 
 
 def _request(**kw: object) -> Message:
