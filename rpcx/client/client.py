@@ -26,7 +26,7 @@ from ..protocol.constants import CompressType, MessageType
 from ..protocol.decoder import FrameDecoder
 from ..protocol.heartbeat import HeartbeatSchedule, heartbeat_request
 from ..protocol.message import COMPRESS_THRESHOLD, Message, encode
-from ..transport.base import Address, dial, parse_address
+from ..transport.base import Address, dial, parse_address, tls_for
 from .options import Option
 
 __all__ = ["Client", "PushHandler"]
@@ -93,7 +93,7 @@ class Client:
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
-        ssl = self.option.tls if self.address.network in ("tcp", "tcp4", "tcp6", "unix") else None
+        ssl = tls_for(self.address.network, self.option.tls)
         await dial(
             self.address, lambda: _ClientProtocol(self), ssl=ssl, timeout=self.option.connect_timeout,
             server_hostname=self.option.server_hostname,

@@ -27,7 +27,7 @@ from ..protocol.message import (
     make_response,
     parse_frame,
 )
-from ..transport.base import Listener, listen, parse_address
+from ..transport.base import Listener, listen, parse_address, tls_for
 from .connection import ServerConnection
 from .context import Context, _current, _FrameContext, deadline_from
 from .hotpath import handle_plain
@@ -186,7 +186,7 @@ class Server:
             self._idle = asyncio.Event()
             self._idle.set()
         addr = parse_address(address)
-        ssl = self.tls if addr.network in ("tcp", "tcp4", "tcp6") else None
+        ssl = tls_for(addr.network, self.tls)
         listener = await listen(addr, lambda: ServerConnection(self), ssl=ssl, **options)
         self.listeners.append(listener)
         if self._sweeper is None and (self.read_timeout or self.frame_timeout):
