@@ -105,3 +105,12 @@ def test_a_module_that_breaks_the_contract_is_reported(monkeypatch) -> None:
     _fake_module(monkeypatch, "short", short)
     with pytest.raises(TypeError, match="dial must accept server_hostname, timeout"):
         transport_for("short")
+
+
+async def test_a_misspelled_server_option_is_caught() -> None:
+    srv = Server()
+    try:
+        with pytest.raises(TypeError, match="tcp network.*'backlogg'"):
+            await srv.start("tcp@127.0.0.1:0", backlogg=16)
+    finally:
+        await srv.close()
