@@ -204,6 +204,9 @@ class RawPeer(asyncio.Protocol):
         self.eof = False
         self.lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
         self._arrived = asyncio.Event()
+        #: set while the transport has not asked us to pause writing
+        self.can_write = asyncio.Event()
+        self.can_write.set()
 
     @classmethod
     async def open(cls, case: TransportCase, address: str) -> "RawPeer":
@@ -228,6 +231,12 @@ class RawPeer(asyncio.Protocol):
         if not self.lost.done():
             self.lost.set_result(exc)
         self._arrived.set()
+
+    def pause_writing(self) -> None:
+        self.can_write.clear()
+
+    def resume_writing(self) -> None:
+        self.can_write.set()
 
     def send(self, data: bytes) -> None:
         assert self.transport is not None
@@ -526,6 +535,42 @@ async def check_slow_reader(case: TransportCase) -> None:
         await peer.wait_closed()
 
 
+async def check_unread_replies(case: TransportCase) -> None:
+    """A client pipelines 64 KiB requests and never reads the replies: once they back up, the
+    server stops reading from it (back-pressure reaches the client, whose own writes back up)
+    instead of queueing replies without bound; when the client reads again every request is
+    answered, whole."""
+    payload = random.Random(4).randbytes(64 << 10)
+    frame = request("Echo", payload)
+    limit = (64 << 20) // len(frame)  # 64 MiB of requests: far past any socket buffer
+    async with serving(case) as (srv, addr, _):
+        peer = await RawPeer.open(case, addr)
+        assert peer.transport is not None
+        await _until(lambda: len(srv.connections) == 1, "the server to see the connection")
+        (conn,) = srv.connections
+        assert conn.transport is not None
+        peer.transport.pause_reading()
+        sent, peak = 0, 0
+        while sent < limit:
+            peer.send(frame)
+            sent += 1
+            peak = max(peak, conn.transport.get_write_buffer_size())
+            if not peer.can_write.is_set():
+                try:  # our writes backed up: has the server stopped reading, or is it just busy?
+                    await asyncio.wait_for(peer.can_write.wait(), 1.0)
+                except TimeoutError:
+                    break
+        peak = max(peak, conn.transport.get_write_buffer_size())
+        _expect(sent < limit, f"the server read {sent} requests whose replies nobody reads")
+        _expect(peak < BUFFER_BOUND, f"{peak} bytes of replies queued for a client that does not read")
+        peer.transport.resume_reading()
+        for n in range(sent):
+            m = await peer.recv(WAIT * 3)
+            _expect(m is not None and m.payload == payload, f"reply {n} of {sent} did not arrive whole")
+        peer.transport.close()
+        await peer.wait_closed()
+
+
 async def check_push(case: TransportCase) -> None:
     """Server pushes reach ``Client(on_push=...)``: one sent from inside a call (before its reply),
     one sent by the server on its own, and a 1 MiB one, whole."""
@@ -553,5 +598,6 @@ CHECKS: dict[str, Callable[[TransportCase], Awaitable[None]]] = {
     "close_after_request": check_close_after_request,
     "peer_vanishes_mid_frame": check_peer_vanishes_mid_frame,
     "slow_reader": check_slow_reader,
+    "unread_replies": check_unread_replies,
     "push": check_push,
 }
