@@ -3,8 +3,8 @@
 :mod:`rpcx.testing.transport_conformance` is the suite every rpcx network module passes: it runs the
 real :class:`rpcx.Server` and :class:`rpcx.Client` over a transport and checks large frames, many
 concurrent calls, half-close, peers that vanish mid-frame, slow readers (both directions of
-flow control) and server pushes. A new
-network module (``rpcx/transport/<name>.py``) runs it with a :class:`TransportCase` of its own.
+flow control) and server pushes. A new network module (``rpcx/transport/<name>.py``) runs it with
+a :class:`TransportCase` of its own.
 
 Nothing here is imported by rpcx itself; importing it pulls in the server and client.
 """
