@@ -11,6 +11,7 @@ import pytest
 from rpcx import Client, Server
 from rpcx.errors import RpcxConnectionError
 from rpcx.transport import dial, listen
+from rpcx.transport import memory
 from rpcx.transport.memory import HIGH_WATER, MAX_READ, MemoryTransport
 
 WAIT = 10.0
@@ -19,6 +20,14 @@ _names = iter(range(10**6))
 
 def fresh(network: str = "memory") -> str:
     return f"{network}@test-memory-{next(_names)}"
+
+
+@pytest.fixture(autouse=True)
+def free_names() -> Any:
+    """Close what a test left listening: the name table is per process."""
+    yield
+    for listener in [v for k, v in memory._LISTENERS.items() if k.startswith("test-memory-")]:
+        listener.close()
 
 
 class Recorder(asyncio.Protocol):
