@@ -22,7 +22,7 @@ example: setup
 test: setup
 	bash tests/interop/build.sh
 	$(PY) -m mypy rpcx
-	RPCX_TEST_LOOP=uvloop RPCX_PURE_PYTHON=1 $(PY) -m pytest -q -p no:cacheprovider tests/server tests/client tests/hostile tests/protocol
+	RPCX_TEST_LOOP=uvloop RPCX_PURE_PYTHON=1 $(PY) -m pytest -q -p no:cacheprovider tests/server tests/client tests/hostile tests/protocol tests/transport
 	RPCX_REQUIRE_SPEEDUPS=1 $(PY) -m pytest
 
 bench: setup

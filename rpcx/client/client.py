@@ -37,7 +37,7 @@ from ..protocol.connection import (
 from ..protocol.constants import CompressType
 from ..protocol.heartbeat import heartbeat_request
 from ..protocol.message import COMPRESS_THRESHOLD, Message
-from ..transport.base import Address, dial, parse_address
+from ..transport.base import Address, dial, parse_address, tls_for
 from .options import Option
 
 __all__ = ["Client", "PushHandler"]
@@ -116,7 +116,7 @@ class Client:
             heartbeat_max_wait=hb.max_wait if hb is not None else 30.0,
             now=loop.time(),
         )
-        ssl = self.option.tls if self.address.network in ("tcp", "tcp4", "tcp6", "unix") else None
+        ssl = tls_for(self.address.network, self.option.tls)
         await dial(
             self.address, lambda: _ClientProtocol(self), ssl=ssl, timeout=self.option.connect_timeout,
             server_hostname=self.option.server_hostname,

@@ -18,7 +18,7 @@ from ..errors import RegistrationError, RpcxError
 from ..protocol.constants import SerializeType
 from ..protocol.decoder import Limits
 from ..protocol.message import Message
-from ..transport.base import Listener, listen, parse_address
+from ..transport.base import Listener, listen, parse_address, tls_for
 from .connection import ServerConnection
 from .context import Context
 from .dispatch import CallPlan, Dispatcher, FailureLog, _maybe
@@ -175,7 +175,7 @@ class Server(Dispatcher):
             self._idle = asyncio.Event()
             self._idle.set()
         addr = parse_address(address)
-        ssl = self.tls if addr.network in ("tcp", "tcp4", "tcp6") else None
+        ssl = tls_for(addr.network, self.tls)
         listener = await listen(addr, lambda: ServerConnection(self), ssl=ssl, **options)
         self.listeners.append(listener)
         log.info("serving %s%s", listener.address, " (tls)" if ssl else "")

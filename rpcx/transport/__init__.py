@@ -1,5 +1,31 @@
-"""Transports by rpcx network name, behind one listen/dial interface."""
+"""Transports by rpcx network name, behind one listen/dial contract (see :mod:`rpcx.transport.base`)."""
 
-from .base import TRANSPORTS, Address, Listener, dial, listen, parse_address, transport_for
+from .base import (
+    TRANSPORTS,
+    Address,
+    ConnectionProtocol,
+    ConnectionTransport,
+    Listener,
+    NetworkModule,
+    dial,
+    listen,
+    parse_address,
+    takes_tls,
+    tls_for,
+    transport_for,
+)
 
-__all__ = ["TRANSPORTS", "Address", "Listener", "dial", "listen", "parse_address", "transport_for"]
+__all__ = [
+    "TRANSPORTS",
+    "Address",
+    "ConnectionProtocol",
+    "ConnectionTransport",
+    "Listener",
+    "NetworkModule",
+    "dial",
+    "listen",
+    "parse_address",
+    "takes_tls",
+    "tls_for",
+    "transport_for",
+]

@@ -10,7 +10,10 @@ from typing import Any
 from ..errors import RpcxConnectionError
 from .base import Address, ProtocolFactory
 
-__all__ = ["listen", "dial", "split_host_port"]
+__all__ = ["TLS", "listen", "dial", "split_host_port"]
+
+#: tcp, tcp4 and tcp6 take TLS (the ``ssl`` option), as in Go
+TLS = True
 
 _FAMILY = {"tcp": socket.AF_UNSPEC, "tcp4": socket.AF_INET, "tcp6": socket.AF_INET6}
 
@@ -49,7 +52,7 @@ class TcpListener:
 
 async def listen(
     addr: Address, protocol_factory: ProtocolFactory, *, ssl: _ssl.SSLContext | None = None,
-    backlog: int = 1024, reuse_port: bool = False, **_: Any,
+    backlog: int = 1024, reuse_port: bool = False,
 ) -> TcpListener:
     host, port = split_host_port(addr.address)
     loop = asyncio.get_running_loop()
@@ -62,8 +65,8 @@ async def listen(
 
 async def dial(
     addr: Address, protocol_factory: ProtocolFactory, *, ssl: _ssl.SSLContext | None = None,
-    timeout: float | None = None, server_hostname: str | None = None, **_: Any,
-) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
+    timeout: float | None = None, server_hostname: str | None = None,
+) -> tuple[asyncio.Transport, asyncio.Protocol]:
     host, port = split_host_port(addr.address)
     loop = asyncio.get_running_loop()
     kwargs: dict[str, Any] = {"family": _FAMILY.get(addr.network, socket.AF_UNSPEC)}
