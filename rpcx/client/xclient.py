@@ -23,7 +23,7 @@ import logging
 import random
 import time
 from types import MappingProxyType
-from typing import Any, AsyncIterator, Awaitable, Callable, Collection, NamedTuple
+from typing import Any, AsyncIterator, Awaitable, Callable, Collection, Mapping, NamedTuple
 
 from ..codec.base import CodecRegistry
 from ..errors import (
@@ -48,6 +48,8 @@ log = logging.getLogger("rpcx.client")
 
 #: Go's ErrXClientNoServer text
 NO_SERVER = "can not found any server"
+
+_NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
 
 def classify(exc: BaseException) -> Outcome:
@@ -165,7 +167,7 @@ class XClient:
         """Servers held out of selection now because they refused a dial."""
         if not self._holdout:
             return set()
-        return self._holdout.held(asyncio.get_running_loop().time()) & self._servers.keys()
+        return self._holdout.held(time.monotonic()) & self._servers.keys()
 
     def _visible_servers(self) -> dict[str, str]:
         visible = {k: v for k, v in self._servers.items() if k not in self._held_applied}
@@ -174,7 +176,9 @@ class XClient:
 
     def _refresh_selector(self) -> None:
         """Rebuild the selector's list when the held-out set changed (a refusal, or a back-off over)."""
-        held = frozenset(self.held_out) if self._holdout else frozenset()
+        if not self._holdout and not self._held_applied:
+            return  # the common case: nobody refused
+        held = frozenset(self.held_out)
         if held != self._held_applied:
             self._held_applied = held
             self.selector.update_server(self._visible_servers())
@@ -275,9 +279,10 @@ class XClient:
         if exc is None:
             self._holdout.succeeded(key)
         else:
-            self._holdout.failed(key, asyncio.get_running_loop().time())
+            now = time.monotonic()
+            self._holdout.failed(key, now)
             log.info("%s: %s refused a connection (%s); held out of selection for %.2fs", self.service_path,
-                     key, exc, (self._holdout.until(key) or 0) - asyncio.get_running_loop().time())
+                     key, exc, (self._holdout.until(key) or now) - now)
 
     def _close_when_idle(self, client: Client) -> None:
         async def close() -> None:
@@ -337,25 +342,26 @@ class XClient:
         if deadline is not None and deadline - time.monotonic() <= 0:
             return _Result(Outcome.TIMEOUT, CallTimeoutError(
                 f"call {call.service_path}.{call.service_method}: deadline exceeded"))
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        try:
-            # the dial is shared and bounded by connect_timeout; this caller waits no longer than
-            # its own deadline
-            async with asyncio.timeout(None if deadline is None else deadline - time.monotonic()) as cm:
-                client = await self._get_client(key)
-        except TimeoutError as exc:
-            if not cm.expired():
+        start = time.monotonic()
+        client = self._clients.get(key)
+        if client is None or client.closed or self._closed:
+            try:
+                # the dial is shared and bounded by connect_timeout; this caller waits no longer
+                # than its own deadline
+                async with asyncio.timeout(None if deadline is None else deadline - time.monotonic()) as cm:
+                    client = await self._get_client(key)
+            except TimeoutError as exc:
+                if not cm.expired():
+                    return self._done(key, start, Outcome.DIAL_ERROR, exc)
+                return self._done(key, start, Outcome.TIMEOUT, CallTimeoutError(
+                    f"call {call.service_path}.{call.service_method}: deadline exceeded while dialling {key}"))
+            except asyncio.CancelledError:
+                self._report(key, Outcome.CANCELLED, time.monotonic() - start)
+                raise
+            except ClientClosedError as exc:
+                return self._done(key, start, Outcome.CANCELLED, exc)
+            except Exception as exc:  # noqa: BLE001 - whatever the dial raised, no connection was made
                 return self._done(key, start, Outcome.DIAL_ERROR, exc)
-            return self._done(key, start, Outcome.TIMEOUT, CallTimeoutError(
-                f"call {call.service_path}.{call.service_method}: deadline exceeded while dialling {key}"))
-        except asyncio.CancelledError:
-            self._report(key, Outcome.CANCELLED, loop.time() - start)
-            raise
-        except ClientClosedError as exc:
-            return self._done(key, start, Outcome.CANCELLED, exc)
-        except Exception as exc:  # noqa: BLE001 - whatever the dial raised, no connection was made
-            return self._done(key, start, Outcome.DIAL_ERROR, exc)
         try:
             md = self._metadata(call.metadata, deadline)
             if oneway:
@@ -368,7 +374,7 @@ class XClient:
                     timeout=None if deadline is None else deadline - time.monotonic(),
                 )
         except asyncio.CancelledError:
-            self._report(key, Outcome.CANCELLED, loop.time() - start)
+            self._report(key, Outcome.CANCELLED, time.monotonic() - start)
             raise
         except Exception as exc:  # noqa: BLE001 - classified, reported, handed to the fail mode
             outcome = classify(exc)
@@ -378,7 +384,7 @@ class XClient:
         return self._done(key, start, Outcome.SUCCESS, reply)
 
     def _done(self, key: str, start: float, outcome: Outcome, value: Any) -> _Result:
-        self._report(key, outcome, asyncio.get_running_loop().time() - start)
+        self._report(key, outcome, time.monotonic() - start)
         if outcome is not Outcome.SUCCESS:
             log.debug("%s: attempt on %s: %s: %s", self.service_path, key, outcome.name, value)
         return _Result(outcome, value)
@@ -397,8 +403,7 @@ class XClient:
         if self._closed:
             raise ClientClosedError("xClient is shut down")
         self._ensure_watch()
-        md = MappingProxyType(dict(metadata)) if metadata else MappingProxyType({})
-        return Call(self.service_path, method, args, md)
+        return Call(self.service_path, method, args, MappingProxyType(dict(metadata)) if metadata else _NO_METADATA)
 
     async def call(
         self,
