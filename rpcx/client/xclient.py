@@ -222,8 +222,8 @@ class XClient:
         used, or made outside a running loop, holds no watch)."""
         if self._watch_started:
             return
+        watch = self.discovery.watch()  # if this raises, the call fails and the next one tries again
         self._watch_started = True
-        watch = self.discovery.watch()
         if watch is None:
             return
         self._watch = watch
@@ -308,15 +308,17 @@ class XClient:
         self._refresh_selector()
         key = self.selector.select(call)
         if key and key in avoid:
-            # ask again: round-robin moves on, random draws again; then pick among the others
+            first = key
+            # ask again: round-robin moves on, random draws again
             for _ in range(len(self._servers)):
                 key = self.selector.select(call)
                 if not key or key not in avoid:
                     break
-            else:
+            if not key or key in avoid:
+                # the selector insists: take another listed server at random, or, when every one
+                # refused this call, try its choice anyway
                 others = [k for k in self._visible_servers() if k not in avoid]
-                if others:
-                    key = random.choice(others)
+                key = random.choice(others) if others else first
         if not key:
             raise NoServerAvailableError(NO_SERVER)
         return key
