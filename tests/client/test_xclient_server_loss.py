@@ -19,15 +19,14 @@ from typing import AsyncIterator
 import pytest
 from arith_service import Args, Reply
 
-from rpcx import FailMode, KVPair, MultipleServersDiscovery, SelectMode, XClient
+from rpcx import FailMode, KVPair, MultipleServersDiscovery, Option, SelectMode, XClient
+from rpcx.client import Backoff, Outcome, RoundRobinSelector
 
 WAIT = 10.0
 ARITH_SERVER = Path(__file__).resolve().parents[2] / "examples" / "arith" / "server.py"
 
 TOTAL = 30_000
 CALLERS = 32
-#: the server is stopped once this many calls have completed
-STOP_AFTER = TOTAL // 3
 #: the whole run is bounded in time as well as in count (a hang check, not a speed check)
 RUN_LIMIT = 120.0
 
@@ -57,8 +56,8 @@ async def arith_servers() -> AsyncIterator[list[tuple[asyncio.subprocess.Process
             await asyncio.wait_for(proc.wait(), WAIT)
 
 
-async def run_load(xc: XClient, stop: "asyncio.Future[None]") -> tuple[int, Counter[str]]:
-    """Make TOTAL calls from CALLERS tasks; resolve ``stop``'s trigger after STOP_AFTER completions.
+async def run_load(xc: XClient, stop: "asyncio.Future[None]", total: int = TOTAL) -> tuple[int, Counter[str]]:
+    """Make ``total`` calls from CALLERS tasks; resolve ``stop`` after a third of them completed.
 
     Returns the number of completed calls and the errors by type (a lost call is an error).
     """
@@ -69,7 +68,7 @@ async def run_load(xc: XClient, stop: "asyncio.Future[None]") -> tuple[int, Coun
 
     async def caller() -> None:
         nonlocal issued, done
-        while issued < TOTAL:
+        while issued < total:
             i = issued
             issued += 1
             try:
@@ -78,7 +77,7 @@ async def run_load(xc: XClient, stop: "asyncio.Future[None]") -> tuple[int, Coun
             except Exception as exc:  # noqa: BLE001 - every failure is a lost call, counted by type
                 lost[f"{type(exc).__name__}: {exc}"] += 1
             done += 1
-            if done == STOP_AFTER:
+            if done == total // 3:
                 stop.set_result(None)
                 stopped.set()
 
@@ -105,3 +104,31 @@ async def test_stopping_a_server_mid_load_loses_no_call(arith_servers, sig: sign
     assert await asyncio.wait_for(victim.wait(), WAIT) == (-sig if sig == signal.SIGKILL else 0)
     assert done == TOTAL
     assert sum(lost.values()) == 0, lost
+
+
+class CountingRoundRobin(RoundRobinSelector):
+    def __init__(self) -> None:
+        super().__init__()
+        self.outcomes: Counter[Outcome] = Counter()
+
+    def report(self, key: str, outcome: Outcome, latency: float) -> None:
+        self.outcomes[outcome] += 1
+
+
+async def test_a_killed_server_is_dialled_only_until_it_refuses_once(arith_servers) -> None:
+    """With a back-off longer than the run, the killed server costs at most one refused attempt
+    per caller (those that chose it before the first refusal came back); without the hold-out, round-robin
+    sends every third retry to it (thousands of refused attempts in this run)."""
+    d = MultipleServersDiscovery([KVPair(addr) for _, addr in arith_servers])
+    victim, _ = arith_servers[1]
+    long = Backoff(initial=RUN_LIMIT * 2, maximum=RUN_LIMIT * 2)
+    async with XClient("Arith", FailMode.FAILOVER, SelectMode.ROUND_ROBIN, d, Option(dial_backoff=long)) as xc:
+        selector = CountingRoundRobin()
+        xc.set_selector(selector)
+        stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        stop.add_done_callback(lambda _: victim.kill())  # by PID
+        done, lost = await run_load(xc, stop, total=TOTAL // 3)
+        assert xc.held_out == {arith_servers[1][1]}
+    assert done == TOTAL // 3 and sum(lost.values()) == 0, lost
+    assert 1 <= selector.outcomes[Outcome.DIAL_ERROR] <= CALLERS, selector.outcomes
+    assert selector.outcomes[Outcome.SUCCESS] == TOTAL // 3
