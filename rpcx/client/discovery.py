@@ -116,9 +116,13 @@ class _Watch:
     async def __anext__(self) -> list[KVPair]:
         if self._closed:
             raise StopAsyncIteration
-        return await self._q.get()
+        pairs = await self._q.get()
+        if self._closed:  # woken by aclose()
+            raise StopAsyncIteration
+        return pairs
 
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
             self._owner._watchers.remove(self._q)
+            self._q.put_nowait([])  # wake a reader waiting in __anext__

@@ -163,3 +163,21 @@ async def test_aclose_leaves_no_task_behind(server_factory, caplog: pytest.LogCa
     gc.collect()
     await asyncio.sleep(0)
     assert not [r for r in caplog.records if "destroyed but it is pending" in r.getMessage()]
+
+
+async def test_multiple_servers_watch_closes_cleanly() -> None:
+    d = MultipleServersDiscovery([KVPair("tcp@127.0.0.1:1")])
+    never_iterated = d.watch()
+    assert d.watchers == 1
+    await never_iterated.aclose()  # type: ignore[attr-defined]
+    assert d.watchers == 0
+    w = d.watch()
+    d.update([KVPair("tcp@127.0.0.1:2")])
+    assert [p.key for p in await w.__anext__()] == ["tcp@127.0.0.1:2"]
+    reader = asyncio.create_task(w.__anext__())
+    await asyncio.sleep(0)  # the reader now waits for the next update
+    await w.aclose()  # type: ignore[attr-defined]
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(reader, WAIT)
+    assert d.watchers == 0
+    d.update([])  # no watcher left to queue for
