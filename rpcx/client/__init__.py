@@ -4,19 +4,22 @@ and blocking facades for code that is not async."""
 from .blocking import BlockingClient, BlockingXClient
 from .client import Client
 from .discovery import KVPair, MultipleServersDiscovery, Peer2PeerDiscovery, ServiceDiscovery
-from .options import FailMode, Heartbeat, Option, SelectMode
-from .selector import RandomSelector, RoundRobinSelector, Selector
+from .options import Backoff, FailMode, Heartbeat, Option, SelectMode
+from .selector import Call, Outcome, RandomSelector, RoundRobinSelector, Selector
 from .xclient import XClient
 
 __all__ = [
+    "Backoff",
     "BlockingClient",
     "BlockingXClient",
+    "Call",
     "Client",
     "FailMode",
     "Heartbeat",
     "KVPair",
     "MultipleServersDiscovery",
     "Option",
+    "Outcome",
     "Peer2PeerDiscovery",
     "RandomSelector",
     "RoundRobinSelector",

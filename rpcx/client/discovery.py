@@ -23,6 +23,13 @@ class KVPair:
 
 
 class ServiceDiscovery(Protocol):
+    """Where the servers of one service are.
+
+    ``watch()`` returns ``None`` when the list never changes, else a new async iterator of whole
+    server lists; its owner closes it with ``aclose()`` (an async generator has one), which must
+    release whatever the watch holds. XClient calls ``watch()`` on its first call, not before.
+    """
+
     def get_services(self) -> list[KVPair]: ...
 
     def watch(self) -> AsyncIterator[list[KVPair]] | None: ...
@@ -75,20 +82,47 @@ class MultipleServersDiscovery:
         for q in self._watchers:
             q.put_nowait(list(self._pairs))
 
-    async def _watch(self, q: asyncio.Queue[list[KVPair]]) -> AsyncIterator[list[KVPair]]:
-        try:
-            while True:
-                yield await q.get()
-        finally:
-            self._watchers.remove(q)
-
-    def watch(self) -> AsyncIterator[list[KVPair]]:
+    def watch(self) -> "_Watch":
+        """A new watcher: an async iterator of server lists, one per :meth:`update`. Close it with
+        ``await it.aclose()``; until then every update is queued for it."""
         q: asyncio.Queue[list[KVPair]] = asyncio.Queue()
         self._watchers.append(q)
-        return self._watch(q)
+        return _Watch(self, q)
+
+    @property
+    def watchers(self) -> int:
+        """Watchers not yet closed."""
+        return len(self._watchers)
 
     def clone(self, service_path: str) -> "MultipleServersDiscovery":
         return MultipleServersDiscovery(self._pairs)
 
     async def aclose(self) -> None:
         return None
+
+
+class _Watch:
+    """One watcher of a :class:`MultipleServersDiscovery`. Unlike an async generator, ``aclose()``
+    unregisters it even if it was never iterated (a generator's ``finally`` would not run then)."""
+
+    def __init__(self, owner: MultipleServersDiscovery, q: asyncio.Queue[list[KVPair]]) -> None:
+        self._owner = owner
+        self._q = q
+        self._closed = False
+
+    def __aiter__(self) -> "_Watch":
+        return self
+
+    async def __anext__(self) -> list[KVPair]:
+        if self._closed:
+            raise StopAsyncIteration
+        pairs = await self._q.get()
+        if self._closed:  # woken by aclose()
+            raise StopAsyncIteration
+        return pairs
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._owner._watchers.remove(self._q)
+            self._q.put_nowait([])  # wake a reader waiting in __anext__

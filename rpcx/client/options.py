@@ -9,7 +9,7 @@ from enum import IntEnum
 from ..protocol.constants import CompressType, SerializeType
 from ..protocol.decoder import Limits
 
-__all__ = ["FailMode", "SelectMode", "Heartbeat", "Option"]
+__all__ = ["FailMode", "SelectMode", "Heartbeat", "Backoff", "Option"]
 
 
 class FailMode(IntEnum):
@@ -42,6 +42,23 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class Backoff:
+    """How long XClient holds a server out of selection after it refused a dial: ``initial`` seconds,
+    doubling with each further refusal up to ``maximum``; a successful dial resets it.
+
+    >>> Backoff()
+    Backoff(initial=0.1, maximum=5.0)
+    """
+
+    initial: float = 0.1
+    maximum: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.initial <= self.maximum:
+            raise ValueError(f"Backoff needs 0 < initial <= maximum, got {self.initial}, {self.maximum}")
+
+
+@dataclass(frozen=True)
 class Option:
     """XClient and Client options; defaults are Go's ``DefaultOption``.
 
@@ -71,3 +88,6 @@ class Option:
     idle_timeout: float | None = None
     #: inbound frame limits
     limits: Limits = field(default_factory=Limits)
+    #: XClient: hold a server that refused a dial out of selection for this back-off (``None``: never;
+    #: not in Go, whose selectors keep choosing a refusing server until discovery drops it)
+    dial_backoff: Backoff | None = field(default_factory=Backoff)

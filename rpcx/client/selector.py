@@ -1,23 +1,97 @@
-"""Server selection (layer: client). Random and RoundRobin here; the other Go selectors plug in the same way.
+"""Server selection (layer: client): the :class:`Call` a selector sees, the :class:`Outcome` of one
+attempt, the :class:`Selector` interface with Random and RoundRobin, and the sans-IO
+:class:`HoldOut` back-off for servers that refuse connections.
 
-Before selection, servers are filtered as Go filters them: ``state=inactive`` is dropped, and when
-a group is configured, servers whose ``group`` values do not include it are dropped.
+Rule: a selector only chooses among the servers it was last given with ``update_server``; XClient
+gives it discovery's list after Go's filters (``state=inactive`` dropped; with a group, servers
+outside it dropped) minus the servers held out after a refused dial. Nothing here does I/O or reads
+a clock: :class:`HoldOut` takes ``now`` as an argument.
 """
 
 from __future__ import annotations
 
+import enum
+import inspect
 import random
-from typing import Any, Protocol
+import warnings
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping, Protocol
 from urllib.parse import parse_qs
 
 from .discovery import KVPair
-from .options import SelectMode
+from .options import Backoff, SelectMode
 
-__all__ = ["Selector", "RandomSelector", "RoundRobinSelector", "new_selector", "filter_servers"]
+__all__ = [
+    "Call",
+    "Outcome",
+    "Selector",
+    "RandomSelector",
+    "RoundRobinSelector",
+    "HoldOut",
+    "new_selector",
+    "adapt_selector",
+    "filter_servers",
+]
+
+_NO_METADATA: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call as the selector (and later breakers and plugins) see it.
+
+    ``metadata`` is the caller's request metadata, without the ``__AUTH`` and ``__ServerTimeout``
+    entries XClient adds on the wire.
+
+    >>> Call("Arith", "Mul", {"A": 1, "B": 2}, {"k": "v"}).metadata["k"]
+    'v'
+    """
+
+    service_path: str
+    service_method: str
+    args: Any = None
+    metadata: Mapping[str, str] = field(default_factory=lambda: _NO_METADATA)
+
+
+class Outcome(enum.Enum):
+    """How one attempt on one server ended; decides retrying and whether the connection is kept.
+
+    >>> [o.name for o in Outcome if o.retryable]
+    ['DIAL_ERROR', 'CONNECTION_ERROR']
+    """
+
+    #: the server answered with a reply
+    SUCCESS = "success"
+    #: the server answered with an error (Go's ServiceError): never retried, connection kept
+    SERVICE_ERROR = "service_error"
+    #: no connection could be made (refused, unreachable, dial timeout): retryable; the server is
+    #: held out of selection for a back-off
+    DIAL_ERROR = "dial_error"
+    #: the connection was lost or the server broke the protocol: retryable, connection dropped
+    CONNECTION_ERROR = "connection_error"
+    #: the call's deadline passed: not retried (as Go), connection kept
+    TIMEOUT = "timeout"
+    #: the caller was cancelled: not retried, connection kept
+    CANCELLED = "cancelled"
+    #: the arguments could not be encoded or the reply decoded: not retried, connection kept
+    CODEC_ERROR = "codec_error"
+    #: anything else (a bug, most likely): not retried, connection kept
+    ERROR = "error"
+
+    @property
+    def retryable(self) -> bool:
+        return self in (Outcome.DIAL_ERROR, Outcome.CONNECTION_ERROR)
 
 
 class Selector(Protocol):
-    def select(self, service_path: str, service_method: str, args: Any) -> str: ...
+    """Chooses the server key for a call; ``None`` when no server fits.
+
+    A selector may also define ``report(key: str, outcome: Outcome, latency: float) -> None``;
+    XClient then tells it how every attempt ended (``latency`` in seconds, dial included).
+    """
+
+    def select(self, call: Call) -> str | None: ...
 
     def update_server(self, servers: dict[str, str]) -> None: ...
 
@@ -40,12 +114,18 @@ def filter_servers(pairs: list[KVPair], group: str = "") -> dict[str, str]:
 
 
 class RandomSelector:
+    """Pick uniformly at random (Go: ``RandomSelect``).
+
+    >>> RandomSelector({"a": ""}).select(Call("Arith", "Mul")), RandomSelector().select(Call("Arith", "Mul"))
+    ('a', None)
+    """
+
     def __init__(self, servers: dict[str, str] | None = None) -> None:
         self._keys: list[str] = list(servers or {})
 
-    def select(self, service_path: str, service_method: str, args: Any) -> str:
+    def select(self, call: Call) -> str | None:
         if not self._keys:
-            return ""
+            return None
         return random.choice(self._keys)
 
     def update_server(self, servers: dict[str, str]) -> None:
@@ -53,9 +133,9 @@ class RandomSelector:
 
 
 class RoundRobinSelector:
-    """Cycle through the servers in order.
+    """Cycle through the servers in order (Go: ``RoundRobin``).
 
-    >>> s = RoundRobinSelector({"a": "", "b": ""}); [s.select("", "", None) for _ in range(3)]
+    >>> s = RoundRobinSelector({"a": "", "b": ""}); [s.select(Call("Arith", "Mul")) for _ in range(3)]
     ['a', 'b', 'a']
     """
 
@@ -63,9 +143,9 @@ class RoundRobinSelector:
         self._keys: list[str] = list(servers or {})
         self._i = 0
 
-    def select(self, service_path: str, service_method: str, args: Any) -> str:
+    def select(self, call: Call) -> str | None:
         if not self._keys:
-            return ""
+            return None
         key = self._keys[self._i % len(self._keys)]
         self._i = (self._i + 1) % len(self._keys)
         return key
@@ -75,8 +155,120 @@ class RoundRobinSelector:
 
 
 def new_selector(mode: SelectMode | int, servers: dict[str, str]) -> Selector:
+    """The built-in selector for ``mode``.
+
+    >>> type(new_selector(SelectMode.ROUND_ROBIN, {})).__name__
+    'RoundRobinSelector'
+    """
+    mode = SelectMode(mode)
     if mode == SelectMode.RANDOM:
         return RandomSelector(servers)
     if mode == SelectMode.ROUND_ROBIN:
         return RoundRobinSelector(servers)
-    raise NotImplementedError(f"select mode {SelectMode(mode).name} is not available yet; use RANDOM or ROUND_ROBIN, or set_selector()")
+    if mode == SelectMode.SELECT_BY_USER:
+        return _UnsetSelector()
+    raise NotImplementedError(
+        f"select mode {mode.name} is not implemented yet; use RANDOM or ROUND_ROBIN, "
+        "or pass your own selector to XClient.set_selector()"
+    )
+
+
+class _UnsetSelector:
+    """SELECT_BY_USER before ``set_selector()``: every selection is a clear error (Go panics)."""
+
+    def select(self, call: Call) -> str | None:
+        raise RuntimeError("SelectMode.SELECT_BY_USER: call XClient.set_selector() before the first call")
+
+    def update_server(self, servers: dict[str, str]) -> None:
+        pass
+
+
+class _LegacySelector:
+    """Adapts a selector written for the old ``select(service_path, service_method, args) -> str``."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def select(self, call: Call) -> str | None:
+        return self.inner.select(call.service_path, call.service_method, call.args) or None
+
+    def update_server(self, servers: dict[str, str]) -> None:
+        self.inner.update_server(servers)
+
+    def report(self, key: str, outcome: Outcome, latency: float) -> None:
+        report = getattr(self.inner, "report", None)
+        if report is not None:
+            report(key, outcome, latency)
+
+
+def adapt_selector(selector: Any) -> Selector:
+    """Return ``selector`` itself, or an adapter when its ``select`` takes the old three arguments
+    ``(service_path, service_method, args)`` (with a :class:`DeprecationWarning`).
+
+    >>> class Old:
+    ...     def select(self, service_path, service_method, args): return "tcp@127.0.0.1:1"
+    ...     def update_server(self, servers): pass
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     adapt_selector(Old()).select(Call("Arith", "Mul"))
+    'tcp@127.0.0.1:1'
+    """
+    try:
+        params = inspect.signature(selector.select).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: assume the new shape
+        return selector  # type: ignore[no-any-return]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) == 3:
+        warnings.warn(
+            f"{type(selector).__name__}.select(service_path, service_method, args) is the old selector "
+            "interface; define select(call: rpcx.client.Call) -> str | None instead",
+            DeprecationWarning, stacklevel=3,
+        )
+        return _LegacySelector(selector)
+    return selector  # type: ignore[no-any-return]
+
+
+class HoldOut:
+    """Servers that refused a dial, each held out until its back-off has passed (sans-IO: pass ``now``).
+
+    The back-off starts at ``backoff.initial`` and doubles with every further failed dial up to
+    ``backoff.maximum``; a successful dial forgets the server.
+
+    >>> h = HoldOut(Backoff(initial=0.1, maximum=0.3))
+    >>> h.failed("a", now=0.0); sorted(h.held(now=0.05)), sorted(h.held(now=0.1))
+    (['a'], [])
+    >>> h.failed("a", now=1.0); h.failed("a", now=2.0); h.until("a")
+    2.3
+    >>> h.succeeded("a"); h.held(now=2.0)
+    set()
+    """
+
+    def __init__(self, backoff: Backoff) -> None:
+        self.backoff = backoff
+        # key -> (held until, the back-off that was applied)
+        self._entries: dict[str, tuple[float, float]] = {}
+
+    def failed(self, key: str, now: float) -> None:
+        prev = self._entries.get(key)
+        delay = self.backoff.initial if prev is None else min(prev[1] * 2, self.backoff.maximum)
+        self._entries[key] = (now + delay, delay)
+
+    def succeeded(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def until(self, key: str) -> float | None:
+        entry = self._entries.get(key)
+        return None if entry is None else entry[0]
+
+    def held(self, now: float) -> set[str]:
+        """The keys held out at ``now``."""
+        return {k for k, (until, _) in self._entries.items() if until > now}
+
+    def forget_except(self, keys: Mapping[str, str] | set[str]) -> None:
+        """Forget servers that discovery no longer lists."""
+        for k in [k for k in self._entries if k not in keys]:
+            del self._entries[k]
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)

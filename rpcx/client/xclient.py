@@ -1,18 +1,29 @@
 """``XClient``: calls one service across the servers discovery offers, with Go's fail modes (layer: client).
 
-One cached :class:`Client` per server key; a transport failure drops it and the next attempt dials
-again, which is how a client rides through a server restart. Retry rules are Go's
-(client/xclient.go): at most ``retries + 1`` attempts; a :class:`ServiceError` or a timeout is never
-retried; Failtry retries the same server, Failover reselects, Failbackup races a second request
-after ``backup_latency``.
+Rule: one attempt on one server happens in exactly one place, :meth:`XClient._attempt`, which gets
+or dials the connection, calls, classifies how it ended as an :class:`Outcome` and reports it to
+:meth:`XClient._report` (the selector's optional ``report``; later breakers and client plugins).
+Every fail mode, ``oneshot``, ``broadcast`` and ``fork`` are loops over that method.
+
+Retry rules are Go's (client/xclient.go): at most ``retries + 1`` attempts; only dial and connection
+errors are retried (never a :class:`ServiceError`, a timeout, a cancellation or a codec error);
+Failtry retries the same server, Failover reselects, Failbackup races a second request after
+``backup_latency``. One cached :class:`Client` per server key; a connection error drops it and the
+next attempt dials again, which is how a client rides through a server restart.
+
+Not in Go: a server that refuses a dial is not chosen again by the same call and is held out of
+selection for ``Option.dial_backoff`` (when every server is held out, all are tried anyway), so a
+stopped server that discovery still lists costs no calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
-from typing import Any, AsyncIterator
+from types import MappingProxyType
+from typing import Any, AsyncIterator, Awaitable, Callable, Collection, Mapping, NamedTuple
 
 from ..codec.base import CodecRegistry
 from ..errors import (
@@ -20,6 +31,8 @@ from ..errors import (
     ClientClosedError,
     CodecError,
     NoServerAvailableError,
+    ProtocolError,
+    RpcxConnectionError,
     RpcxError,
     ServiceError,
 )
@@ -27,15 +40,53 @@ from ..protocol.constants import AUTH_KEY, SERVER_TIMEOUT
 from .client import Client, PushHandler
 from .discovery import KVPair, ServiceDiscovery
 from .options import FailMode, Option, SelectMode
-from .selector import Selector, filter_servers, new_selector
+from .selector import Call, HoldOut, Outcome, Selector, adapt_selector, filter_servers, new_selector
 
-__all__ = ["XClient"]
+__all__ = ["XClient", "Call", "Outcome", "classify"]
 
 log = logging.getLogger("rpcx.client")
 
-#: errors that say nothing about the connection: never retried, and the connection is kept. A
-#: CodecError is the payload's fault (Go reports a reply decode failure as a ServiceError).
-_NOT_RETRIED = (ServiceError, CallTimeoutError, CodecError, ClientClosedError)
+#: Go's ErrXClientNoServer text
+NO_SERVER = "can not found any server"
+
+_NO_METADATA: Mapping[str, str] = MappingProxyType({})
+
+
+def classify(exc: BaseException) -> Outcome:
+    """The outcome of an attempt that raised ``exc`` after the connection was made.
+
+    >>> classify(ServiceError("boom")).name, classify(CallTimeoutError()).name
+    ('SERVICE_ERROR', 'TIMEOUT')
+    >>> from rpcx.errors import ConnectionClosedError
+    >>> classify(ConnectionClosedError("connection is shut down")).retryable
+    True
+    """
+    if isinstance(exc, ServiceError):
+        return Outcome.SERVICE_ERROR
+    # before the connection errors: TimeoutError is an OSError
+    if isinstance(exc, (CallTimeoutError, TimeoutError)):
+        return Outcome.TIMEOUT
+    # ClientClosedError: the XClient itself was closed under the call, like a cancellation
+    if isinstance(exc, (asyncio.CancelledError, ClientClosedError)):
+        return Outcome.CANCELLED
+    if isinstance(exc, CodecError):
+        # Go reports a reply it cannot decode as a ServiceError: not retried, connection kept
+        return Outcome.CODEC_ERROR
+    if isinstance(exc, (RpcxConnectionError, ProtocolError, OSError)):
+        return Outcome.CONNECTION_ERROR
+    return Outcome.ERROR
+
+
+class _Result(NamedTuple):
+    """One attempt: its outcome and either the reply or the exception."""
+
+    outcome: Outcome
+    value: Any
+
+    def unwrap(self) -> Any:
+        if self.outcome is Outcome.SUCCESS:
+            return self.value
+        raise self.value
 
 
 class XClient:
@@ -43,7 +94,10 @@ class XClient:
 
     >>> from rpcx.client import Peer2PeerDiscovery
     >>> xc = XClient("Arith", FailMode.FAILTRY, SelectMode.RANDOM, Peer2PeerDiscovery("tcp@127.0.0.1:8972"))
-    >>> # reply = await xc.call("Mul", {"A": 10, "B": 20}, timeout=1.0)
+    >>> # reply = await xc.call("Mul", {"A": 10, "B": 20}, timeout=1.0); await xc.aclose()
+
+    Discovery is watched from the first call on, and the watch is closed by :meth:`aclose`.
+    ``SelectMode.SELECT_BY_USER`` needs :meth:`set_selector` before the first call.
     """
 
     def __init__(
@@ -61,21 +115,29 @@ class XClient:
             raise ValueError("XClient needs a discovery, e.g. Peer2PeerDiscovery('tcp@127.0.0.1:8972')")
         self.service_path = service_path
         self.fail_mode = FailMode(fail_mode)
-        self.select_mode = select_mode
+        self.select_mode = SelectMode(select_mode)
         self.discovery = discovery
         self.option = option
         self.codecs = codecs or CodecRegistry()
         self.on_push = on_push
         self._auth: str | None = None
         self._servers = filter_servers(discovery.get_services(), option.group)
-        self.selector: Selector = new_selector(select_mode, self._servers)
+        self._holdout = HoldOut(option.dial_backoff) if option.dial_backoff is not None else None
+        #: the held-out keys the selector's list was last built without
+        self._held_applied: frozenset[str] = frozenset()
+        self.selector: Selector = new_selector(self.select_mode, self._servers)
+        self._selector_report: Callable[[str, Outcome, float], Any] | None = getattr(self.selector, "report", None)
         self._clients: dict[str, Client] = {}
         self._dialing: dict[str, asyncio.Task[Client]] = {}
-        self._closing: set[asyncio.Task[None]] = set()
-        self._draining: set[Client] = set()
+        #: every background task (closing a connection, draining one, the discovery watch, a
+        #: Failbackup loser finishing its cancellation): held here, awaited by aclose()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._draining: dict[Client, asyncio.Task[None]] = {}
         self._closed = False
+        self._close_task: asyncio.Task[None] | None = None
+        self._watch_started = False
+        self._watch: AsyncIterator[list[KVPair]] | None = None
         self._watch_task: asyncio.Task[None] | None = None
-        self._watch: AsyncIterator[list[KVPair]] | None = discovery.watch()
 
     # -- configuration --------------------------------------------------------------------------
     def auth(self, token: str) -> None:
@@ -83,17 +145,53 @@ class XClient:
         self._auth = token
 
     def set_selector(self, selector: Selector) -> None:
-        """Use a custom selector (Go's ``SelectByUser``)."""
-        selector.update_server(self._servers)
-        self.selector = selector
+        """Use a custom selector (Go's ``SelectByUser``): ``select(call) -> key | None`` and
+        ``update_server(servers)``, optionally ``report(key, outcome, latency)``.
+
+        A selector with the old ``select(service_path, service_method, args) -> str`` is adapted,
+        with a :class:`DeprecationWarning`.
+        """
+        adapted = adapt_selector(selector)
+        adapted.update_server(self._visible_servers())
+        self.selector = adapted
+        self._selector_report = getattr(adapted, "report", None)
+        self.select_mode = SelectMode.SELECT_BY_USER
 
     @property
     def servers(self) -> dict[str, str]:
+        """Discovery's servers after the inactive and group filters (held-out ones included)."""
         return dict(self._servers)
 
+    @property
+    def held_out(self) -> set[str]:
+        """Servers held out of selection now because they refused a dial."""
+        if not self._holdout:
+            return set()
+        return self._holdout.held(time.monotonic()) & self._servers.keys()
+
+    def _visible_servers(self) -> dict[str, str]:
+        visible = {k: v for k, v in self._servers.items() if k not in self._held_applied}
+        # every server is held out: try them all rather than fail with "no server"
+        return visible or dict(self._servers)
+
+    def _refresh_selector(self) -> None:
+        """Rebuild the selector's list when the held-out set changed (a refusal, or a back-off over)."""
+        if not self._holdout and not self._held_applied:
+            return  # the common case: nobody refused
+        held = frozenset(self.held_out)
+        if held != self._held_applied:
+            self._held_applied = held
+            self.selector.update_server(self._visible_servers())
+
     def _update_servers(self, pairs: list[KVPair]) -> None:
-        self._servers = filter_servers(pairs, self.option.group)
-        self.selector.update_server(self._servers)
+        servers = filter_servers(pairs, self.option.group)
+        if servers == self._servers:
+            return
+        self._servers = servers
+        if self._holdout is not None:
+            self._holdout.forget_except(servers)
+        self._held_applied = frozenset(self.held_out)
+        self.selector.update_server(self._visible_servers())
         for key in list(self._clients):
             if key not in self._servers:
                 # calls in flight on a server that left the list still get their replies (a server
@@ -101,14 +199,42 @@ class XClient:
                 self._close_when_idle(self._clients.pop(key))
         log.info("%s: servers now %s", self.service_path, sorted(self._servers))
 
-    def _ensure_watch(self) -> None:
-        if self._watch is not None and self._watch_task is None:
-            self._watch_task = asyncio.get_running_loop().create_task(self._watch_loop())
+    # -- background tasks and discovery -----------------------------------------------------------
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._track(task)
+        return task
 
-    async def _watch_loop(self) -> None:
-        assert self._watch is not None
-        async for pairs in self._watch:
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        # the loop holds tasks only weakly: keep each one until it is done, and retrieve its result
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if not isinstance(exc, RpcxError):  # an rpcx error was the loser's, or a closing one's
+                log.error("%s: background task failed", self.service_path, exc_info=exc)
+
+    def _ensure_watch(self) -> None:
+        """Start watching discovery on the first call (not in ``__init__``: an XClient that is never
+        used, or made outside a running loop, holds no watch)."""
+        if self._watch_started:
+            return
+        watch = self.discovery.watch()  # if this raises, the call fails and the next one tries again
+        self._watch_started = True
+        if watch is None:
+            return
+        self._watch = watch
+        # a change between __init__ and now reached no watcher
+        self._update_servers(self.discovery.get_services())
+        self._watch_task = self._spawn(self._watch_loop(watch))
+
+    async def _watch_loop(self, watch: AsyncIterator[list[KVPair]]) -> None:
+        async for pairs in watch:
             self._update_servers(pairs)
+        log.warning("%s: the discovery watch ended; the server list is no longer updated", self.service_path)
 
     # -- connections ----------------------------------------------------------------------------
     async def _get_client(self, key: str) -> Client:
@@ -124,7 +250,14 @@ class XClient:
             task = asyncio.get_running_loop().create_task(self._dial(key))
             self._dialing[key] = task
             task.add_done_callback(lambda t: self._dial_done(key, t))
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if self._closed and task.cancelled() and (me is None or not me.cancelling()):
+                # aclose() cancelled the dial, not our caller: say so
+                raise ClientClosedError("xClient is shut down") from None
+            raise
 
     async def _dial(self, key: str) -> Client:
         client = await Client.connect(key, self.option, codecs=self.codecs, on_push=self.on_push)
@@ -137,8 +270,19 @@ class XClient:
     def _dial_done(self, key: str, task: asyncio.Task[Client]) -> None:
         if self._dialing.get(key) is task:
             del self._dialing[key]
-        if not task.cancelled():
-            task.exception()  # retrieved here, so a dial nobody waits for any more logs nothing
+        if task.cancelled():
+            return
+        exc = task.exception()  # retrieved here, so a dial nobody waits for any more logs nothing
+        if self._holdout is None or isinstance(exc, ClientClosedError):
+            return
+        # counted once per dial, not once per caller that shared it
+        if exc is None:
+            self._holdout.succeeded(key)
+        else:
+            now = time.monotonic()
+            self._holdout.failed(key, now)
+            log.info("%s: %s refused a connection (%s); held out of selection for %.2fs", self.service_path,
+                     key, exc, (self._holdout.until(key) or now) - now)
 
     def _close_when_idle(self, client: Client) -> None:
         async def close() -> None:
@@ -146,33 +290,122 @@ class XClient:
                 while client.pending and not client.closed:
                     await asyncio.sleep(0.05)
             finally:
-                self._draining.discard(client)
+                self._draining.pop(client, None)
                 await client.aclose()
 
-        self._draining.add(client)
-        task = asyncio.get_running_loop().create_task(close())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        self._draining[client] = self._spawn(close())
 
-    def _remove_client(self, key: str, client: Client | None) -> None:
-        if client is not None and self._clients.get(key) is client:
+    def _remove_client(self, key: str, client: Client) -> None:
+        """Go's ``removeClient``: drop a connection that failed, and close it in the background."""
+        if self._clients.get(key) is client:
             del self._clients[key]
-            asyncio.get_running_loop().create_task(client.aclose())
+            self._spawn(client.aclose())
 
-    def _select(self, method: str, args: Any) -> str:
-        key = self.selector.select(self.service_path, method, args)
+    # -- selection ------------------------------------------------------------------------------
+    def _select(self, call: Call, avoid: Collection[str] = ()) -> str:
+        """The selector's choice for ``call``, never one of ``avoid`` (servers that refused this call)
+        unless every server did."""
+        self._refresh_selector()
+        key = self.selector.select(call)
+        if key and key in avoid:
+            first = key
+            # ask again: round-robin moves on, random draws again
+            for _ in range(len(self._servers)):
+                key = self.selector.select(call)
+                if not key or key not in avoid:
+                    break
+            if not key or key in avoid:
+                # the selector insists: take another listed server at random, or, when every one
+                # refused this call, try its choice anyway
+                others = [k for k in self._visible_servers() if k not in avoid]
+                key = random.choice(others) if others else first
         if not key:
-            raise NoServerAvailableError(f"can not found any server for {self.service_path}")
+            raise NoServerAvailableError(NO_SERVER)
         return key
 
-    # -- calls ----------------------------------------------------------------------------------
-    def _metadata(self, metadata: dict[str, str] | None, deadline: float | None) -> dict[str, str]:
+    # -- one attempt ----------------------------------------------------------------------------
+    def _metadata(self, metadata: Any, deadline: float | None) -> dict[str, str]:
         md = dict(metadata) if metadata else {}
         if self._auth is not None:
             md[AUTH_KEY] = self._auth
         if deadline is not None:
             md[SERVER_TIMEOUT] = str(int((deadline - time.monotonic()) * 1000))
         return md
+
+    async def _attempt(
+        self, call: Call, key: str, *, reply_type: Any = None, deadline: float | None = None,
+        response_metadata: dict[str, str] | None = None, oneway: bool = False,
+    ) -> _Result:
+        """One attempt of ``call`` on server ``key``: connect (or reuse), call, classify, report.
+
+        Never raises except on cancellation (reported first) or when the deadline had already
+        passed (nothing was tried, nothing is reported).
+        """
+        if deadline is not None and deadline - time.monotonic() <= 0:
+            return _Result(Outcome.TIMEOUT, CallTimeoutError(
+                f"call {call.service_path}.{call.service_method}: deadline exceeded"))
+        start = time.monotonic()
+        client = self._clients.get(key)
+        if client is None or client.closed or self._closed:
+            try:
+                # the dial is shared and bounded by connect_timeout; this caller waits no longer
+                # than its own deadline
+                async with asyncio.timeout(None if deadline is None else deadline - time.monotonic()) as cm:
+                    client = await self._get_client(key)
+            except TimeoutError as exc:
+                if not cm.expired():
+                    return self._done(key, start, Outcome.DIAL_ERROR, exc)
+                return self._done(key, start, Outcome.TIMEOUT, CallTimeoutError(
+                    f"call {call.service_path}.{call.service_method}: deadline exceeded while dialling {key}"))
+            except asyncio.CancelledError:
+                self._report(key, Outcome.CANCELLED, time.monotonic() - start)
+                raise
+            except ClientClosedError as exc:
+                return self._done(key, start, Outcome.CANCELLED, exc)
+            except Exception as exc:  # noqa: BLE001 - whatever the dial raised, no connection was made
+                return self._done(key, start, Outcome.DIAL_ERROR, exc)
+        try:
+            md = self._metadata(call.metadata, deadline)
+            if oneway:
+                await client.oneway(call.service_path, call.service_method, call.args, metadata=md)
+                reply = None
+            else:
+                reply = await client.call(
+                    call.service_path, call.service_method, call.args, reply_type, metadata=md,
+                    response_metadata=response_metadata,
+                    timeout=None if deadline is None else deadline - time.monotonic(),
+                )
+        except asyncio.CancelledError:
+            self._report(key, Outcome.CANCELLED, time.monotonic() - start)
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified, reported, handed to the fail mode
+            outcome = classify(exc)
+            if outcome is Outcome.CONNECTION_ERROR:
+                self._remove_client(key, client)
+            return self._done(key, start, outcome, exc)
+        return self._done(key, start, Outcome.SUCCESS, reply)
+
+    def _done(self, key: str, start: float, outcome: Outcome, value: Any) -> _Result:
+        self._report(key, outcome, time.monotonic() - start)
+        if outcome is not Outcome.SUCCESS:
+            log.debug("%s: attempt on %s: %s: %s", self.service_path, key, outcome.name, value)
+        return _Result(outcome, value)
+
+    def _report(self, key: str, outcome: Outcome, latency: float) -> None:
+        """Where every attempt's outcome goes: the selector's ``report`` if it has one (breakers and
+        client plugins hook in here too)."""
+        if self._selector_report is not None:
+            try:
+                self._selector_report(key, outcome, latency)
+            except Exception:  # noqa: BLE001 - a broken selector hook must not fail the call
+                log.exception("%s: selector.report failed", self.service_path)
+
+    # -- calls ----------------------------------------------------------------------------------
+    def _begin(self, method: str, args: Any, metadata: dict[str, str] | None) -> Call:
+        if self._closed:
+            raise ClientClosedError("xClient is shut down")
+        self._ensure_watch()
+        return Call(self.service_path, method, args, MappingProxyType(dict(metadata)) if metadata else _NO_METADATA)
 
     async def call(
         self,
@@ -185,78 +418,54 @@ class XClient:
         timeout: float | None = None,
     ) -> Any:
         """Call ``method`` on a selected server, applying the fail mode. Returns the decoded reply."""
-        if self._closed:
-            raise ClientClosedError("xClient is shut down")
-        self._ensure_watch()
+        call = self._begin(method, args, metadata)
         timeout = timeout if timeout is not None else self.option.default_timeout
         deadline = time.monotonic() + timeout if timeout is not None else None
         if self.fail_mode == FailMode.FAILBACKUP:
-            return await self._call_backup(method, args, reply_type, metadata, response_metadata, deadline)
-
-        async def attempt(client: Client) -> Any:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise CallTimeoutError(f"call {self.service_path}.{method}: deadline exceeded")
-            return await client.call(
-                self.service_path, method, args, reply_type,
-                metadata=self._metadata(metadata, deadline),
-                response_metadata=response_metadata, timeout=remaining,
-            )
-
+            return await self._call_backup(call, reply_type, response_metadata, deadline)
         if self.fail_mode == FailMode.FAILFAST:
-            key = self._select(method, args)
-            client = await self._get_client(key)
-            try:
-                return await attempt(client)
-            except _NOT_RETRIED:
-                raise
-            except RpcxError:
-                self._remove_client(key, client)
-                raise
-        return await self._call_retrying(method, args, attempt)
+            key = self._select(call)
+            result = await self._attempt(call, key, reply_type=reply_type, deadline=deadline,
+                                         response_metadata=response_metadata)
+            return result.unwrap()
+        return await self._call_retrying(call, reply_type, response_metadata, deadline)
 
-    async def _call_retrying(self, method: str, args: Any, attempt: Any) -> Any:
-        retries = self.option.retries
+    async def _call_retrying(
+        self, call: Call, reply_type: Any, response_metadata: dict[str, str] | None, deadline: float | None,
+    ) -> Any:
         last: BaseException | None = None
         key: str | None = None
-        for i in range(retries + 1):
+        refused: set[str] = set()
+        for i in range(self.option.retries + 1):
             if i and self.option.retry_interval:
                 await asyncio.sleep(self.option.retry_interval)
-            client = None
-            try:
-                if key is None or self.fail_mode == FailMode.FAILOVER:
-                    key = self._select(method, args)
-                client = await self._get_client(key)
-                return await attempt(client)
-            except _NOT_RETRIED:
-                raise
-            except RpcxError as exc:
-                last = exc
-                if key is not None:
-                    self._remove_client(key, client)
-                log.debug("%s.%s attempt %d on %s failed: %s", self.service_path, method, i + 1, key, exc)
+            if key is None or self.fail_mode == FailMode.FAILOVER:
+                try:
+                    key = self._select(call, refused)
+                except NoServerAvailableError as exc:
+                    last = exc  # Go selects again on the next attempt
+                    continue
+            result = await self._attempt(call, key, reply_type=reply_type, deadline=deadline,
+                                         response_metadata=response_metadata)
+            if result.outcome is Outcome.SUCCESS or not result.outcome.retryable:
+                return result.unwrap()
+            if result.outcome is Outcome.DIAL_ERROR:
+                refused.add(key)
+            last = result.value
         assert last is not None
         raise last
 
     async def _call_backup(
-        self, method: str, args: Any, reply_type: Any, metadata: dict[str, str] | None,
-        response_metadata: dict[str, str] | None, deadline: float | None,
+        self, call: Call, reply_type: Any, response_metadata: dict[str, str] | None, deadline: float | None,
     ) -> Any:
-        async def one() -> Any:
-            key = self._select(method, args)
-            client = await self._get_client(key)
-            remaining = None if deadline is None else deadline - time.monotonic()
+        async def one() -> tuple[Any, dict[str, str]]:
             md: dict[str, str] = {}
-            try:
-                reply = await client.call(
-                    self.service_path, method, args, reply_type,
-                    metadata=self._metadata(metadata, deadline), response_metadata=md, timeout=remaining,
-                )
-            except _NOT_RETRIED:
-                raise
-            except RpcxError:
-                self._remove_client(key, client)
-                raise
+            result = await self._attempt(call, self._select(call), reply_type=reply_type, deadline=deadline,
+                                         response_metadata=md)
+            return result.unwrap(), md
+
+        def won(t: asyncio.Future[tuple[Any, dict[str, str]]]) -> Any:
+            reply, md = t.result()
             if response_metadata is not None:
                 response_metadata.update(md)
             return reply
@@ -264,77 +473,83 @@ class XClient:
         first = asyncio.ensure_future(one())
         done, _ = await asyncio.wait({first}, timeout=self.option.backup_latency)
         if done:
-            return first.result()
+            return won(first)
         second = asyncio.ensure_future(one())
         tasks = {first, second}
         try:
             while tasks:
                 done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for t in done:
-                    if t.exception() is None:
-                        return t.result()
-                if not tasks:
-                    # both failed: report the first request's error, as Go reports call1's
-                    exc = first.exception()
-                    assert exc is not None
-                    raise exc
-            raise AssertionError("unreachable")
+                # look at every finished one, so no failure is left unretrieved
+                winners = [t for t in done if t.exception() is None]
+                if winners:
+                    return won(winners[0])
+            # both failed: report the first request's error, as Go reports call1's
+            exc = first.exception()
+            assert exc is not None
+            raise exc
         finally:
             for t in (first, second):
                 if not t.done():
-                    t.cancel()
+                    t.cancel()  # the loser: abandoned, its connection kept
+                    self._track(t)
 
     async def oneshot(self, method: str, args: Any, *, metadata: dict[str, str] | None = None) -> None:
-        """Send a oneway call to a selected server and return once it is written."""
-        if self._closed:
-            raise ClientClosedError("xClient is shut down")
-        self._ensure_watch()
-        key = self._select(method, args)
-        client = await self._get_client(key)
-        await client.oneway(self.service_path, method, args, metadata=self._metadata(metadata, None))
+        """Send a oneway call to a selected server and return once it is written (one attempt)."""
+        call = self._begin(method, args, metadata)
+        (await self._attempt(call, self._select(call), oneway=True)).unwrap()
 
     async def broadcast(self, method: str, args: Any, reply_type: Any = None, *, timeout: float = 60.0) -> Any:
         """Call every server; succeed only if all do (Go: ``Broadcast``). Returns the first reply."""
         results = await self._all(method, args, reply_type, timeout)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            raise errors[0]
-        return results[0] if results else None
+        if not results:
+            raise NoServerAvailableError(NO_SERVER)
+        for r in results:
+            if r.outcome is not Outcome.SUCCESS:
+                r.unwrap()
+        return results[0].value
 
     async def fork(self, method: str, args: Any, reply_type: Any = None, *, timeout: float = 60.0) -> Any:
         """Call every server; return the first success (Go: ``Fork``)."""
         results = await self._all(method, args, reply_type, timeout)
         for r in results:
-            if not isinstance(r, BaseException):
-                return r
+            if r.outcome is Outcome.SUCCESS:
+                return r.value
         if not results:
-            raise NoServerAvailableError(f"can not found any server for {self.service_path}")
-        raise results[0]
+            raise NoServerAvailableError(NO_SERVER)
+        return results[0].unwrap()
 
-    async def _all(self, method: str, args: Any, reply_type: Any, timeout: float) -> list[Any]:
-        if self._closed:
-            raise ClientClosedError("xClient is shut down")
+    async def _all(self, method: str, args: Any, reply_type: Any, timeout: float) -> list[_Result]:
+        call = self._begin(method, args, None)
         deadline = time.monotonic() + timeout
-
-        async def one(key: str) -> Any:
-            client = await self._get_client(key)
-            return await client.call(
-                self.service_path, method, args, reply_type,
-                metadata=self._metadata(None, deadline), timeout=deadline - time.monotonic(),
-            )
-
-        return list(await asyncio.gather(*(one(k) for k in self._servers), return_exceptions=True))
+        return list(await asyncio.gather(
+            *(self._attempt(call, k, reply_type=reply_type, deadline=deadline) for k in self._servers)
+        ))
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def aclose(self) -> None:
-        """Close every connection and stop watching discovery. Idempotent."""
+        """Close every connection, stop watching discovery and finish every background task. Idempotent."""
         self._closed = True
+        if self._close_task is None:
+            self._close_task = asyncio.ensure_future(self._close())
+        # shielded: a caller cancelled while waiting does not leave the close half done
+        await asyncio.shield(self._close_task)
+
+    async def _close(self) -> None:
         if self._watch_task is not None:
             self._watch_task.cancel()
-        clients, self._clients = list(self._clients.values()) + list(self._draining), {}
-        for t in list(self._closing):
-            t.cancel()
-        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+        for t in self._draining.values():
+            t.cancel()  # its finally closes the connection now, without waiting for calls
+        dials = list(self._dialing.values())
+        for d in dials:
+            d.cancel()
+        clients, self._clients = list(self._clients.values()), {}
+        await asyncio.gather(*(c.aclose() for c in clients), *dials, return_exceptions=True)
+        while self._tasks:  # a closing task may start another (a connection error's removal)
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        watch, self._watch = self._watch, None
+        aclose = getattr(watch, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
     async def __aenter__(self) -> "XClient":
         return self

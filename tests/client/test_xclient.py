@@ -27,6 +27,7 @@ from rpcx import (
     ServiceError,
     XClient,
 )
+from rpcx.client import Backoff, Call, Outcome
 
 #: generous bound for "this must happen": a hang check on a loaded machine, not a speed check
 WAIT = 10.0
@@ -83,7 +84,8 @@ def dead_address() -> str:
 async def test_failfast_returns_first_error(server_factory) -> None:
     nodes, addrs, _ = await start_nodes(server_factory, "a")
     d = MultipleServersDiscovery([KVPair(dead_address()), KVPair(addrs[0])])
-    async with XClient("Arith", FailMode.FAILFAST, SelectMode.ROUND_ROBIN, d) as xc:
+    # without the dial back-off, Go's behaviour: round-robin keeps choosing the dead server
+    async with XClient("Arith", FailMode.FAILFAST, SelectMode.ROUND_ROBIN, d, Option(dial_backoff=None)) as xc:
         with pytest.raises(RpcxConnectionError):
             await xc.call("Who", None, timeout=WAIT)  # the dead one comes first
         assert await xc.call("Who", None, timeout=WAIT) == "a"
@@ -92,6 +94,13 @@ async def test_failfast_returns_first_error(server_factory) -> None:
         with pytest.raises(ServiceError, match="^broken on a$"):
             await xc.call("Broken", Args(), Reply, timeout=WAIT)
     assert nodes[0].calls == Counter({"who": 1, "broken": 1})
+    # with it (the default), the refusal holds the dead server out: the next calls go to "a"
+    async with XClient("Arith", FailMode.FAILFAST, SelectMode.ROUND_ROBIN, d,
+                       Option(dial_backoff=Backoff(initial=WAIT * 6, maximum=WAIT * 6))) as xc:
+        with pytest.raises(RpcxConnectionError):
+            await xc.call("Who", None, timeout=WAIT)
+        assert xc.held_out == {d.get_services()[0].key}
+        assert [await xc.call("Who", None, timeout=WAIT) for _ in range(3)] == ["a"] * 3
 
 
 async def test_failtry_retries_the_same_server(server_factory) -> None:
