@@ -116,7 +116,9 @@ def go_name(tp: Any) -> str:
         return "float32"
     inner = _optional(base)
     if inner is not None:
-        return "*" + go_name(inner)
+        name = go_name(inner)
+        # slices, maps and []byte are nil-able themselves; anything else needs a pointer in Go
+        return name if name.startswith(("[]", "map[", "interface")) else "*" + name
     origin = typing.get_origin(base)
     args = typing.get_args(base)
     if origin in (list, set, frozenset) or (origin is tuple and len(args) == 2 and args[1] is Ellipsis):

@@ -29,7 +29,8 @@ def _default(o: Any) -> Any:
     # strict_types sends subclasses here: plain them, except F32, which needs the slow packer
     if isinstance(o, F32):
         raise _NeedsFloat32
-    for t in (bool, int, float, str, bytes, dict):
+    plain: tuple[type[Any], ...] = (int, float, str, bytes, dict)
+    for t in plain:
         if isinstance(o, t):
             return t(o)
     if isinstance(o, (list, tuple)):
