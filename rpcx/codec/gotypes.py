@@ -18,6 +18,7 @@ Python's microseconds; :class:`FieldTypeError` is the error for a value that doe
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
@@ -141,6 +142,14 @@ class Time(datetime):
 
     def __repr__(self) -> str:
         return f"{datetime.__repr__(self)[:-1]}, nanosecond={self.nanosecond})"
+
+
+# datetime's constructor is C code without a signature for help(); say what Time takes
+setattr(Time, "__signature__", inspect.Signature([
+    inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d)
+    for n, d in (("year", inspect.Parameter.empty), ("month", inspect.Parameter.empty), ("day", inspect.Parameter.empty),
+                 ("hour", 0), ("minute", 0), ("second", 0), ("microsecond", 0), ("tzinfo", None))
+]))
 
 
 def _nanosecond(dt: datetime) -> int:

@@ -46,6 +46,7 @@ class JSONCodec:
         self._loads = json.loads
 
     def encode(self, obj: Any) -> bytes:
+        """Go's ``json.Marshal`` bytes for ``obj``; :class:`FieldTypeError` for a value its hint refuses."""
         try:
             return _go_escape(self._dumps(self._conv.to_wire(obj))).encode()
         except CodecError:
@@ -63,6 +64,7 @@ class JSONCodec:
             raise CodecError(f"json: {exc}") from None
 
     def decode(self, data: bytes, into: Any = None) -> Any:
+        """A value of hint ``into`` from JSON bytes (a plain tree when None); ``EOF`` for an empty payload."""
         if not data and into is None:
             return None
         return self._conv.from_wire(self._tree(data), into)

@@ -74,6 +74,7 @@ class MsgpackCodec:
         )
 
     def encode(self, obj: Any) -> bytes:
+        """MessagePack bytes vmihailenco/msgpack reads into the Go type; :class:`FieldTypeError` for a value its hint refuses."""
         tree = self._conv.to_wire(obj)
         try:
             return self._packer.pack(tree)
@@ -101,6 +102,7 @@ class MsgpackCodec:
             raise CodecError(f"msgpack: {exc}") from None
 
     def decode(self, data: bytes, into: Any = None) -> Any:
+        """A value of hint ``into`` from MessagePack bytes (a plain tree when None); ``EOF`` for an empty payload."""
         if not data and into is None:
             return None
         return self._conv.from_wire(self._tree(data), into)
