@@ -61,9 +61,16 @@ class F32(float):
     __slots__ = ()
 
 
-def wire_name(f: dataclasses.Field[Any]) -> str:
-    """The key a dataclass field is written under: ``metadata={"rpcx": "Name"}``, else its name."""
-    return f.metadata.get("rpcx", f.name)
+def wire_name(f: dataclasses.Field[Any], codec: str = "") -> str:
+    """The key a dataclass field is written under by ``codec``.
+
+    Like Go's struct tags: ``metadata={"json": "sku"}`` or ``{"msgpack": "sku"}`` for one codec
+    (Go's ``json:"sku"`` / ``msgpack:"sku"``), ``{"rpcx": "SKU"}`` for every codec, else the name.
+    """
+    md = f.metadata
+    if codec and codec in md:
+        return str(md[codec])
+    return str(md.get("rpcx", f.name))
 
 
 class _Bad(Exception):
@@ -432,7 +439,7 @@ class Converter:
         ref = _SelfRef()
         self._enc[cls] = ref
         hints = typing.get_type_hints(cls, include_extras=True)
-        plan = [(wire_name(f), f.name, self.enc_fn(hints.get(f.name, Any))) for f in dataclasses.fields(cls)]
+        plan = [(wire_name(f, self.name), f.name, self.enc_fn(hints.get(f.name, Any))) for f in dataclasses.fields(cls)]
 
         def enc_struct(obj: Any) -> Any:
             if type(obj) is not cls and not isinstance(obj, cls):
@@ -686,7 +693,7 @@ class Converter:
             if not f.init:
                 continue
             hint = hints.get(f.name, Any)
-            by_key[wire_name(f)] = (f.name, self.dec_fn(hint))
+            by_key[wire_name(f, self.name)] = (f.name, self.dec_fn(hint))
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 missing.append((f.name, hint))
         lower = {k.lower(): v for k, v in by_key.items()} if self.json else None

@@ -219,3 +219,20 @@ def test_empty_payload_is_eof_like_go(codec: Any, into: Any) -> None:
 def test_top_level_value_error() -> None:
     with pytest.raises(FieldTypeError, match=r"^json: cannot unmarshal string into Go value of type int$"):
         JSONCodec().decode(b'"x"', int)
+
+
+@dataclass
+class Tagged:
+    """Go: ``SKU string `json:"sku"` `` and ``Qty int `json:"qty" msgpack:"q"` ``; ``Name`` named for both."""
+
+    SKU: str = field(default="", metadata={"json": "sku"})
+    Qty: int = field(default=0, metadata={"json": "qty", "msgpack": "q"})
+    Title: str = field(default="", metadata={"rpcx": "Name"})
+
+
+def test_wire_names_follow_go_tags_per_codec() -> None:
+    v = Tagged("a", 2, "t")
+    assert JSONCodec().encode(v) == b'{"sku":"a","qty":2,"Name":"t"}'
+    assert msgpack.unpackb(MsgpackCodec().encode(v)) == {"SKU": "a", "q": 2, "Name": "t"}
+    for c in CODECS:
+        assert c.decode(c.encode(v), Tagged) == v
