@@ -21,6 +21,11 @@ _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u202
 _GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
 
 
+def _no_constants(name: str) -> Any:
+    # Python's json reads NaN and Infinity; Go's does not
+    raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
+
+
 def _go_escape(s: str) -> str:
     # These characters only ever occur inside JSON strings, so replacing them in the whole text is safe
     if "<" in s or ">" in s or "&" in s or (not s.isascii() and ("\u2028" in s or "\u2029" in s)):
@@ -55,12 +60,19 @@ class JSONCodec:
             raise CodecError(f"json: {exc}") from None
 
     def _tree(self, data: bytes) -> Any:
+        # Go reads UTF-8 only and turns invalid bytes into U+FFFD instead of failing
+        text = bytes(data).decode("utf-8", "replace")
         try:
-            # Go reads UTF-8 only and turns invalid bytes into U+FFFD instead of failing
-            return self._loads(bytes(data).decode("utf-8", "replace"))
+            return self._loads(text, parse_constant=_no_constants)
         except ValueError as exc:
-            if not bytes(data).strip():
+            if not text.strip():
                 raise CodecError("EOF") from None  # json.Decoder.Decode on an empty stream
+            if isinstance(exc, json.JSONDecodeError):
+                if exc.msg == "Extra data":
+                    # rpcx decodes with json.Decoder, which reads the first value and leaves the rest
+                    return json.JSONDecoder(parse_constant=_no_constants).raw_decode(text.lstrip(" \t\r\n"))[0]
+                if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+                    raise CodecError("unexpected EOF") from None  # Go's text for a value cut short
             raise CodecError(f"json: {exc}") from None
 
     def decode(self, data: bytes, into: Any = None) -> Any:

@@ -98,7 +98,12 @@ class MsgpackCodec:
         try:
             # Go strings are arbitrary bytes: keep invalid UTF-8 losslessly, as metadata does
             return msgpack.unpackb(data, raw=False, strict_map_key=False, unicode_errors="surrogateescape")
+        except msgpack.ExtraData as extra:
+            # rpcx decodes with msgpack.NewDecoder, which reads the first value and leaves the rest
+            return extra.unpacked
         except _UNPACK_ERRORS as exc:
+            if "incomplete input" in str(exc):
+                raise CodecError("EOF") from None  # vmihailenco/msgpack's text for a value cut short
             raise CodecError(f"msgpack: {exc}") from None
 
     def decode(self, data: bytes, into: Any = None) -> Any:

@@ -236,3 +236,15 @@ def test_wire_names_follow_go_tags_per_codec() -> None:
     assert msgpack.unpackb(MsgpackCodec().encode(v)) == {"SKU": "a", "q": 2, "Name": "t"}
     for c in CODECS:
         assert c.decode(c.encode(v), Tagged) == v
+
+
+def test_first_value_only_like_gos_decoder(codec: Any) -> None:
+    # rpcx's codecs use json.NewDecoder / msgpack.NewDecoder: one value is read, the rest left
+    wire = codec.encode(SearchArgs("q", 1)) + (b" {" if codec.name == "json" else b"\xc1")
+    assert codec.decode(wire, SearchArgs) == SearchArgs("q", 1)
+
+
+@pytest.mark.parametrize("text", [b"NaN", b'{"Price": Infinity}', b"-Infinity"])
+def test_json_nan_and_infinity_are_not_json(text: bytes) -> None:
+    with pytest.raises(CodecError, match="invalid character"):
+        JSONCodec().decode(text, Item)

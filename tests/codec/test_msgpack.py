@@ -210,7 +210,8 @@ def test_non_utf8_string_survives(codec: MsgpackCodec) -> None:
     ids=["c1", "short-array", "short-map", "extra", "unhashable-key"],
 )
 def test_garbage_is_codec_error(codec: MsgpackCodec, wire: bytes) -> None:
-    with pytest.raises(CodecError, match="msgpack"):
+    # a value cut short is Go's "EOF" (vmihailenco/msgpack's text, checked against Go)
+    with pytest.raises(CodecError, match="^EOF$" if wire in (b"\x92\x01", b"\x82\xa1A\x01") else "msgpack"):
         codec.decode(wire, Args)
 
 
