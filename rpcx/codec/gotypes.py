@@ -124,6 +124,11 @@ class Time(datetime):
         t._ns = sub
         return t
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # copy, deepcopy (dataclasses.asdict) and pickle rebuild through datetime's state, which
+        # has no room for the nanoseconds: carry them alongside
+        return (_restore_time, (datetime.__reduce_ex__(self, protocol)[1], self.nanosecond))
+
     def unix_nano(self) -> int:
         """Nanoseconds since 1970-01-01T00:00:00Z (Go's ``t.UnixNano()``)."""
         return unix_nano(self)
@@ -142,6 +147,12 @@ class Time(datetime):
 
     def __repr__(self) -> str:
         return f"{datetime.__repr__(self)[:-1]}, nanosecond={self.nanosecond})"
+
+
+def _restore_time(state: tuple[Any, ...], ns: int) -> Time:
+    t = Time(*state)
+    t._ns = ns
+    return t
 
 
 # datetime's constructor is C code without a signature for help(); say what Time takes

@@ -113,7 +113,9 @@ class MsgpackCodec:
         return self._conv.from_wire(self._tree(data), into)
 
     def decoder_for(self, into: Any) -> Callable[[bytes], Any] | None:
-        """A decode function specialised to ``into`` (the server's hot path)."""
+        """A decode function specialised to ``into`` (the server's hot path); None without a type."""
+        if into is None or into is Any or into is object:
+            return None
         fn = self._conv.dec_fn(into)
         from_wire, tree = self._conv.from_wire, self._tree
 

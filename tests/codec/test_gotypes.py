@@ -248,3 +248,14 @@ def test_first_value_only_like_gos_decoder(codec: Any) -> None:
 def test_json_nan_and_infinity_are_not_json(text: bytes) -> None:
     with pytest.raises(CodecError, match="invalid character"):
         JSONCodec().decode(text, Item)
+
+
+def test_time_survives_copy_and_pickle() -> None:
+    import copy
+    import dataclasses
+    import pickle
+
+    t = Time.from_unix_nano(1709212455123456789)
+    for back in (copy.copy(t), copy.deepcopy(t), pickle.loads(pickle.dumps(t)),
+                 dataclasses.asdict(Times(At=t))["At"]):
+        assert back == t and back.nanosecond == 123456789
