@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import re
 import struct
+import threading
 import types
 import typing
 from datetime import datetime, timedelta, timezone
@@ -243,6 +244,8 @@ class Converter:
         self.json = json
         self._enc: dict[Any, Fn] = {}
         self._dec: dict[Any, Fn] = {}
+        self._pending: dict[tuple[int, Any], Fn] = {}
+        self._lock = threading.RLock()
         self._timestamp: Any = None
         if not json:
             from msgpack import Timestamp
@@ -294,17 +297,26 @@ class Converter:
 
     # -- compile: Python -> tree -----------------------------------------------------------------
     def enc_fn(self, tp: Any) -> Fn:
+        return self._fn(tp, self._enc, self._compile_enc)
+
+    def _fn(self, tp: Any, done: dict[Any, Fn], compile: Callable[[Any], Fn]) -> Fn:
+        """The compiled function for ``tp`` from ``done``, compiling it under the lock on a miss.
+
+        Only finished functions go into ``done`` (read without the lock by other threads); a
+        dataclass being compiled is in ``_pending``, where only the compiling thread looks.
+        """
         try:
-            hit = self._enc.get(tp)
-        except TypeError:
-            hit = None
-        if hit is None:
-            hit = self._compile_enc(tp)
-            try:
-                self._enc[tp] = hit
-            except TypeError:
-                pass
-        return hit
+            hit = done.get(tp)
+        except TypeError:  # an unhashable hint: compile every time (rare; never a dataclass)
+            return compile(tp)
+        if hit is not None:
+            return hit
+        with self._lock:
+            hit = done.get(tp) or self._pending.get((id(done), tp))
+            if hit is None:
+                hit = compile(tp)
+                done[tp] = hit
+            return hit
 
     def _compile_enc(self, tp: Any) -> Fn:
         base, mark = _unwrap(tp)
@@ -437,7 +449,7 @@ class Converter:
 
     def _dataclass_out(self, cls: type) -> Fn:
         ref = _SelfRef()
-        self._enc[cls] = ref
+        self._pending[(id(self._enc), cls)] = ref  # for fields that refer back to cls
         hints = typing.get_type_hints(cls, include_extras=True)
         plan = [(wire_name(f, self.name), f.name, self.enc_fn(hints.get(f.name, Any))) for f in dataclasses.fields(cls)]
 
@@ -458,6 +470,7 @@ class Converter:
             return out
 
         ref.fn = enc_struct
+        del self._pending[(id(self._enc), cls)]
         return enc_struct
 
     def _generic_out(self, obj: Any) -> Any:
@@ -502,17 +515,7 @@ class Converter:
 
     # -- compile: tree -> Python -----------------------------------------------------------------
     def dec_fn(self, tp: Any) -> Fn:
-        try:
-            hit = self._dec.get(tp)
-        except TypeError:
-            hit = None
-        if hit is None:
-            hit = self._compile_dec(tp)
-            try:
-                self._dec[tp] = hit
-            except TypeError:
-                pass
-        return hit
+        return self._fn(tp, self._dec, self._compile_dec)
 
     def _compile_dec(self, tp: Any) -> Fn:
         base, mark = _unwrap(tp)
@@ -685,7 +688,7 @@ class Converter:
 
     def _dataclass_in(self, cls: type) -> Fn:
         ref = _SelfRef()
-        self._dec[cls] = ref
+        self._pending[(id(self._dec), cls)] = ref  # for fields that refer back to cls
         hints = typing.get_type_hints(cls, include_extras=True)
         by_key: dict[Any, tuple[str, Fn]] = {}
         missing: list[tuple[str, Any]] = []  # required in Python, so Go's zero value fills them
@@ -735,6 +738,7 @@ class Converter:
             return cls(**kw)
 
         ref.fn = dec_struct
+        del self._pending[(id(self._dec), cls)]
         return dec_struct
 
     def _generic_in(self, t: Any) -> Any:

@@ -48,7 +48,8 @@ class JSONCodec:
     def __init__(self) -> None:
         self._conv = Converter("json", json=True)
         self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-        self._loads = json.loads
+        # one decoder built here: json.loads with any keyword builds a new one per call
+        self._loads = json.JSONDecoder(parse_constant=_no_constants).decode
 
     def encode(self, obj: Any) -> bytes:
         """Go's ``json.Marshal`` bytes for ``obj``; :class:`FieldTypeError` for a value its hint refuses."""
@@ -63,7 +64,7 @@ class JSONCodec:
         # Go reads UTF-8 only and turns invalid bytes into U+FFFD instead of failing
         text = bytes(data).decode("utf-8", "replace")
         try:
-            return self._loads(text, parse_constant=_no_constants)
+            return self._loads(text)
         except ValueError as exc:
             if not text.strip():
                 raise CodecError("EOF") from None  # json.Decoder.Decode on an empty stream

@@ -259,3 +259,30 @@ def test_time_survives_copy_and_pickle() -> None:
     for back in (copy.copy(t), copy.deepcopy(t), pickle.loads(pickle.dumps(t)),
                  dataclasses.asdict(Times(At=t))["At"]):
         assert back == t and back.nanosecond == 123456789
+
+
+def test_first_use_from_many_threads_at_once() -> None:
+    # the compiled functions are built once per codec; threads racing on the first call must all
+    # see finished ones (a half-built recursive dataclass would fail here)
+    import threading
+
+    for codec_cls in (JSONCodec, MsgpackCodec):
+        c = codec_cls()
+        value = Item(SKU="x", Tags=[], Parent=Item(SKU="p"))
+        errors: list[BaseException] = []
+        start = threading.Barrier(8)
+
+        def work() -> None:
+            try:
+                start.wait()
+                for _ in range(50):
+                    assert c.decode(c.encode(value), Item) == value
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert errors == []
