@@ -15,7 +15,11 @@ import asyncio
 import threading
 from typing import Any, Coroutine, TypeVar
 
-from .client import Client
+from ..codec.base import CodecRegistry
+from ..transport.base import Address
+from .client import Client, PushHandler
+from .discovery import ServiceDiscovery
+from .options import FailMode, Option, SelectMode
 from .xclient import XClient
 
 __all__ = ["BlockingClient", "BlockingXClient", "run"]
@@ -46,30 +50,62 @@ def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
 
 
 class BlockingXClient:
-    """:class:`XClient` with blocking methods; same arguments."""
+    """:class:`XClient` with blocking methods; same arguments.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    >>> from rpcx.client import Peer2PeerDiscovery
+    >>> with BlockingXClient("Arith", discovery=Peer2PeerDiscovery("tcp@127.0.0.1:8972")) as xc:  # doctest: +SKIP
+    ...     xc.call("Mul", {"A": 10, "B": 20})
+    {'C': 200}
+    """
+
+    def __init__(
+        self,
+        service_path: str,
+        fail_mode: FailMode = FailMode.FAILTRY,
+        select_mode: SelectMode = SelectMode.RANDOM,
+        discovery: ServiceDiscovery | None = None,
+        option: Option = Option(),
+        *,
+        codecs: CodecRegistry | None = None,
+        on_push: PushHandler | None = None,
+    ) -> None:
         async def make() -> XClient:
-            return XClient(*args, **kwargs)
+            return XClient(service_path, fail_mode, select_mode, discovery, option, codecs=codecs, on_push=on_push)
 
         self._xc = run(make())
 
     def auth(self, token: str) -> None:
+        """Send ``token`` as ``__AUTH`` metadata on every call (Go: ``xc.Auth``)."""
         self._xc.auth(token)
 
-    def call(self, method: str, args: Any, reply_type: Any = None, **kwargs: Any) -> Any:
-        return run(self._xc.call(method, args, reply_type, **kwargs))
+    def call(
+        self,
+        method: str,
+        args: Any,
+        reply_type: Any = None,
+        *,
+        metadata: dict[str, str] | None = None,
+        response_metadata: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Call ``method`` on a selected server and wait for the decoded reply (see :meth:`XClient.call`)."""
+        return run(self._xc.call(method, args, reply_type, metadata=metadata,
+                                 response_metadata=response_metadata, timeout=timeout))
 
-    def oneshot(self, method: str, args: Any, **kwargs: Any) -> None:
-        run(self._xc.oneshot(method, args, **kwargs))
+    def oneshot(self, method: str, args: Any, *, metadata: dict[str, str] | None = None) -> None:
+        """Send without waiting for a reply (Go: ``xc.Oneshot``)."""
+        run(self._xc.oneshot(method, args, metadata=metadata))
 
-    def broadcast(self, method: str, args: Any, reply_type: Any = None, **kwargs: Any) -> Any:
-        return run(self._xc.broadcast(method, args, reply_type, **kwargs))
+    def broadcast(self, method: str, args: Any, reply_type: Any = None, *, timeout: float = 60.0) -> Any:
+        """Call every server; the first reply, or the first error if any failed (Go: ``xc.Broadcast``)."""
+        return run(self._xc.broadcast(method, args, reply_type, timeout=timeout))
 
-    def fork(self, method: str, args: Any, reply_type: Any = None, **kwargs: Any) -> Any:
-        return run(self._xc.fork(method, args, reply_type, **kwargs))
+    def fork(self, method: str, args: Any, reply_type: Any = None, *, timeout: float = 60.0) -> Any:
+        """Call every server; the first success (Go: ``xc.Fork``)."""
+        return run(self._xc.fork(method, args, reply_type, timeout=timeout))
 
     def close(self) -> None:
+        """Close every connection; idempotent."""
         run(self._xc.aclose())
 
     def __enter__(self) -> "BlockingXClient":
@@ -80,18 +116,55 @@ class BlockingXClient:
 
 
 class BlockingClient:
-    """:class:`Client` (one connection) with blocking methods."""
+    """:class:`Client` (one connection) with blocking methods.
 
-    def __init__(self, address: str, *args: Any, **kwargs: Any) -> None:
-        self._c: Client = run(Client.connect(address, *args, **kwargs))
+    >>> with BlockingClient("tcp@127.0.0.1:8972") as c:                      # doctest: +SKIP
+    ...     c.call("Arith", "Mul", {"A": 10, "B": 20})
+    {'C': 200}
+    """
 
-    def call(self, service_path: str, service_method: str, args: Any, reply_type: Any = None, **kw: Any) -> Any:
-        return run(self._c.call(service_path, service_method, args, reply_type, **kw))
+    def __init__(
+        self,
+        address: str | Address,
+        option: Option = Option(),
+        *,
+        codecs: CodecRegistry | None = None,
+        on_push: PushHandler | None = None,
+    ) -> None:
+        self._c: Client = run(Client.connect(address, option, codecs=codecs, on_push=on_push))
 
-    def oneway(self, service_path: str, service_method: str, args: Any, **kw: Any) -> None:
-        run(self._c.oneway(service_path, service_method, args, **kw))
+    def call(
+        self,
+        service_path: str,
+        service_method: str,
+        args: Any,
+        reply_type: Any = None,
+        *,
+        metadata: dict[str, str] | None = None,
+        response_metadata: dict[str, str] | None = None,
+        timeout: float | None = None,
+        serialize_type: int | None = None,
+        compress_type: int | None = None,
+    ) -> Any:
+        """Call ``service_path.service_method(args)`` and wait for the decoded reply (see :meth:`Client.call`)."""
+        return run(self._c.call(service_path, service_method, args, reply_type, metadata=metadata,
+                                response_metadata=response_metadata, timeout=timeout,
+                                serialize_type=serialize_type, compress_type=compress_type))
+
+    def oneway(
+        self,
+        service_path: str,
+        service_method: str,
+        args: Any,
+        *,
+        metadata: dict[str, str] | None = None,
+        serialize_type: int | None = None,
+    ) -> None:
+        """Send without waiting for a reply."""
+        run(self._c.oneway(service_path, service_method, args, metadata=metadata, serialize_type=serialize_type))
 
     def close(self) -> None:
+        """Close the connection; idempotent."""
         run(self._c.aclose())
 
     def __enter__(self) -> "BlockingClient":

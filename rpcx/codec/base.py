@@ -23,9 +23,13 @@ class Codec(Protocol):
     serialize_type: int
     name: str
 
-    def encode(self, obj: Any) -> bytes: ...
+    def encode(self, obj: Any) -> bytes:
+        """The payload bytes for ``obj``; raises :class:`CodecError` for a value it cannot write."""
+        ...
 
-    def decode(self, data: bytes, into: Any = None) -> Any: ...
+    def decode(self, data: bytes, into: Any = None) -> Any:
+        """A value of type ``into`` (or a plain tree when None) from payload bytes; raises :class:`CodecError`."""
+        ...
 
     # Optional, for the server's hot path: ``decoder_for(into)`` may return a one-argument decode
     # function specialised to a type, and ``encoder_for(hint)`` an encode function for replies of
@@ -95,4 +99,5 @@ class CodecRegistry:
 
 
 def default_codecs() -> CodecRegistry:
+    """A fresh registry with the built-in codecs (raw, JSON, Protobuf, MessagePack), loaded on first use."""
     return CodecRegistry()

@@ -1,44 +1,103 @@
-"""Serialize type 1: JSON, as Go's ``encoding/json`` writes and reads it.
+"""Serialize type 1: JSON, as Go's ``encoding/json`` writes and reads it (layer: codecs).
 
-Compact output with no trailing newline, field names matched case-insensitively on decode, ``bytes``
-as base64 strings (Go's ``[]byte``).
+Compact output with no trailing newline; ``<``, ``>``, ``&``, U+2028 and U+2029 escaped as Go
+escapes them; map keys sorted as Go sorts them; field names matched exactly, then
+case-insensitively, on decode; ``bytes`` as base64 strings (Go's ``[]byte``); ``datetime`` as
+RFC 3339 with nanoseconds (Go's ``time.Time``). An empty payload is Go's ``EOF`` error.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Callable
 
 from ..errors import CodecError
 from ._convert import Converter
 
 __all__ = ["JSONCodec"]
 
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
+
+
+def _no_constants(name: str) -> Any:
+    # Python's json reads NaN and Infinity; Go's does not
+    raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
+
+
+def _go_escape(s: str) -> str:
+    # These characters only ever occur inside JSON strings, so replacing them in the whole text is safe
+    if "<" in s or ">" in s or "&" in s or (not s.isascii() and ("\u2028" in s or "\u2029" in s)):
+        return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group()], s)
+    return s
+
 
 class JSONCodec:
-    """Go's ``encoding/json``: compact, no trailing newline.
+    """Go's ``encoding/json``: compact, no trailing newline, HTML-safe escapes.
 
     >>> JSONCodec().encode({"A": 10, "B": 20})
     b'{"A":10,"B":20}'
+    >>> JSONCodec().encode("<a&b>")
+    b'"\\\\u003ca\\\\u0026b\\\\u003e"'
     """
 
     serialize_type = 1
     name = "json"
 
     def __init__(self) -> None:
-        self._conv = Converter(bytes_as_base64=True, case_insensitive=True)
+        self._conv = Converter("json", json=True)
         self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+        # one decoder built here: json.loads with any keyword builds a new one per call
+        self._loads = json.JSONDecoder(parse_constant=_no_constants).decode
 
     def encode(self, obj: Any) -> bytes:
+        """Go's ``json.Marshal`` bytes for ``obj``; :class:`FieldTypeError` for a value its hint refuses."""
         try:
-            return self._dumps(self._conv.to_wire(obj)).encode()
+            return _go_escape(self._dumps(self._conv.to_wire(obj))).encode()
+        except CodecError:
+            raise
         except (TypeError, ValueError) as exc:
             raise CodecError(f"json: {exc}") from None
 
-    def decode(self, data: bytes, into: Any = None) -> Any:
+    def _tree(self, data: bytes) -> Any:
+        # Go reads UTF-8 only and turns invalid bytes into U+FFFD instead of failing
+        text = bytes(data).decode("utf-8", "replace")
         try:
-            # Go reads UTF-8 only and turns invalid bytes into U+FFFD instead of failing
-            tree = json.loads(bytes(data).decode("utf-8", "replace")) if data else None
+            return self._loads(text)
         except ValueError as exc:
+            if not text.strip():
+                raise CodecError("EOF") from None  # json.Decoder.Decode on an empty stream
+            if isinstance(exc, json.JSONDecodeError):
+                if exc.msg == "Extra data":
+                    # rpcx decodes with json.Decoder, which reads the first value and leaves the rest
+                    return json.JSONDecoder(parse_constant=_no_constants).raw_decode(text.lstrip(" \t\r\n"))[0]
+                if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+                    raise CodecError("unexpected EOF") from None  # Go's text for a value cut short
             raise CodecError(f"json: {exc}") from None
-        return self._conv.from_wire(tree, into)
+
+    def decode(self, data: bytes, into: Any = None) -> Any:
+        """A value of hint ``into`` from JSON bytes (a plain tree when None); ``EOF`` for an empty payload."""
+        if not data and into is None:
+            return None
+        return self._conv.from_wire(self._tree(data), into)
+
+    def decoder_for(self, into: Any) -> Callable[[bytes], Any] | None:
+        """A decode function specialised to ``into`` (the server's hot path); None without a type."""
+        if into is None or into is Any or into is object:
+            return None
+        fn = self._conv.dec_fn(into)
+        from_wire, tree = self._conv.from_wire, self._tree
+
+        def decode(data: bytes) -> Any:
+            t = tree(data)
+            try:
+                return fn(t)
+            except Exception:  # noqa: BLE001 - let the generic path build the error with its context
+                return from_wire(t, into)
+
+        return decode
+
+    def encoder_for(self, hint: Any) -> Callable[[Any], bytes] | None:
+        """None: :meth:`encode` already goes straight to the compiled function of the value's type."""
+        return None

@@ -3,7 +3,8 @@
 Decoding needs the message class: from a method's type hint on the server, or ``reply_type`` on
 the client. A dataclass can stand for a message by naming its class in ``__protobuf__``; fields
 are then copied by name, so one Python type serves JSON, MessagePack and Protobuf callers alike
-(as one Go struct does)::
+(as one Go struct does); a ``datetime`` / ``timedelta`` field fills a ``google.protobuf.Timestamp``
+/ ``Duration`` field, nanoseconds kept::
 
     @dataclass
     class Args:
@@ -15,12 +16,14 @@ are then copied by name, so one Python type serves JSON, MessagePack and Protobu
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as PbMessage
 
 from ..errors import CodecError
+from .gotypes import Time, unix_nano
 
 __all__ = ["ProtobufCodec"]
 
@@ -29,11 +32,62 @@ def _pb_class(tp: Any) -> Any:
     return getattr(tp, "__protobuf__", None)
 
 
+def _to_pb(v: Any) -> Any:
+    """datetime / timedelta as (seconds, nanos) of the well-known Timestamp / Duration (Go: timestamppb)."""
+    if isinstance(v, datetime):
+        if v.utcoffset() is None:
+            raise CodecError("proto: naive datetime for a Timestamp: give it a tzinfo, e.g. timezone.utc")
+        return _WKT(*divmod(unix_nano(v), 1_000_000_000))
+    if isinstance(v, timedelta):
+        ns = ((v.days * 86400 + v.seconds) * 1_000_000 + v.microseconds) * 1000
+        secs, nanos = divmod(abs(ns), 1_000_000_000)
+        return _WKT(secs, nanos) if ns >= 0 else _WKT(-secs, -nanos)  # Duration: both signs agree
+    return v
+
+
+class _WKT:
+    """(seconds, nanos) to set on a Timestamp / Duration field after the message is built; the
+    field's class may come from another descriptor pool than ours, so no message is built here."""
+
+    __slots__ = ("seconds", "nanos")
+
+    def __init__(self, seconds: int, nanos: int) -> None:
+        self.seconds = seconds
+        self.nanos = nanos
+
+
+def _build(pb: Any, values: dict[str, Any]) -> Any:
+    wkt = {k: v for k, v in values.items() if isinstance(v, _WKT)}
+    msg = pb(**{k: v for k, v in values.items() if k not in wkt})
+    for k, v in wkt.items():
+        sub = getattr(msg, k)
+        sub.seconds, sub.nanos = v.seconds, v.nanos
+    return msg
+
+
+def _from_pb(v: Any) -> Any:
+    """The well-known Timestamp / Duration messages as a UTC datetime (:class:`Time` past microseconds) / timedelta."""
+    desc = getattr(v, "DESCRIPTOR", None)
+    name = getattr(desc, "full_name", None)
+    if name == "google.protobuf.Timestamp":
+        return Time.from_unix_nano(v.seconds * 1_000_000_000 + v.nanos)
+    if name == "google.protobuf.Duration":
+        return timedelta(seconds=v.seconds, microseconds=v.nanos // 1000)
+    return v
+
+
 class ProtobufCodec:
+    """Go's ``PBCodec``: generated message classes, or dataclasses naming theirs in ``__protobuf__``.
+
+    >>> ProtobufCodec().decode(b"\\x08\\x0a")  # no class asked for: the bytes
+    b'\\x08\\n'
+    """
+
     serialize_type = 2
     name = "protobuf"
 
     def encode(self, obj: Any) -> bytes:
+        """A message's wire bytes (a generated message, bytes as they are, or a dataclass with ``__protobuf__``)."""
         if isinstance(obj, PbMessage):
             return obj.SerializeToString()
         if isinstance(obj, (bytes, bytearray)):
@@ -41,7 +95,7 @@ class ProtobufCodec:
         pb = _pb_class(type(obj))
         if pb is not None and dataclasses.is_dataclass(obj):
             try:
-                msg = pb(**{f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)})
+                msg = _build(pb, {f.name: _to_pb(getattr(obj, f.name)) for f in dataclasses.fields(obj)})
             except (TypeError, ValueError) as exc:
                 raise CodecError(f"proto: cannot build {pb.__name__} from {type(obj).__name__}: {exc}") from None
             return msg.SerializeToString()
@@ -83,6 +137,7 @@ class ProtobufCodec:
         return None
 
     def decode(self, data: bytes, into: Any = None) -> Any:
+        """A message of class ``into`` (or its dataclass twin) from wire bytes; ``bytes`` when ``into`` is None."""
         if into is None or into is bytes:
             return data
         target, bound = self._target(into)
@@ -92,7 +147,7 @@ class ProtobufCodec:
             raise CodecError(f"proto: {exc}") from None
         if bound is not None:
             try:
-                return bound(**{f.name: getattr(msg, f.name) for f in dataclasses.fields(bound)})
+                return bound(**{f.name: _from_pb(getattr(msg, f.name)) for f in dataclasses.fields(bound)})
             except (AttributeError, TypeError, ValueError) as exc:
                 raise CodecError(f"proto: cannot build {bound.__name__} from {target.__name__}: {exc}") from None
         return msg

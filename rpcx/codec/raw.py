@@ -20,6 +20,7 @@ class RawCodec:
     name = "raw"
 
     def encode(self, obj: Any) -> bytes:
+        """The bytes themselves (``None`` is an empty payload)."""
         if isinstance(obj, bytes):
             return obj
         if isinstance(obj, (bytearray, memoryview)):
@@ -29,6 +30,7 @@ class RawCodec:
         raise CodecError(f"{type(obj).__name__} is not bytes")
 
     def decode(self, data: bytes, into: Any = None) -> Any:
+        """The payload as ``bytes`` (or ``bytearray`` / ``str`` when asked for)."""
         if into is None or into is bytes or into is Any:
             return data
         if into is bytearray:

@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Optional
 
+from rpcx.codec import Uint64
+
 
 @dataclass
 class Args:
@@ -20,6 +22,13 @@ class Reply:
     """Go: ``type Reply struct { C int }``."""
 
     C: int = 0
+
+
+@dataclass
+class UReply:
+    """Go: ``type UReply struct { C uint64 }``."""
+
+    C: Uint64 = 0
 
 
 @dataclass

@@ -11,7 +11,7 @@ msgpack = pytest.importorskip("msgpack")
 from rpcx.codec.msgpack import MsgpackCodec  # noqa: E402
 from rpcx.errors import CodecError  # noqa: E402
 
-from .models import Args, Color, Inner, NoDefaults, Outer, Renamed, Reply  # noqa: E402
+from .models import Args, Color, Inner, NoDefaults, Outer, Renamed, Reply, UReply  # noqa: E402
 
 # What Go writes (docs/wire-format.md §7 and §16 B, and the golden capture)
 GO_ARGS_INT = bytes.fromhex("82a1410aa14214")  # Args{A, B int}{10, 20}
@@ -55,7 +55,8 @@ def test_decode_go_args(codec: MsgpackCodec, wire: bytes) -> None:
 )
 def test_integers_every_width(codec: MsgpackCodec, value: int) -> None:
     # Go's int64 form (d3 + 8 bytes) and whatever width we chose both land on the same value
-    assert codec.decode(codec.encode(Reply(value)), Reply) == Reply(value)
+    cls = Reply if value < 2**63 else UReply
+    assert codec.decode(codec.encode(cls(value)), cls) == cls(value)
     if -(2**63) <= value < 2**63:
         d3 = b"\x81\xa1C\xd3" + value.to_bytes(8, "big", signed=True)
         assert codec.decode(d3, Reply) == Reply(value)
@@ -209,7 +210,8 @@ def test_non_utf8_string_survives(codec: MsgpackCodec) -> None:
     ids=["c1", "short-array", "short-map", "extra", "unhashable-key"],
 )
 def test_garbage_is_codec_error(codec: MsgpackCodec, wire: bytes) -> None:
-    with pytest.raises(CodecError, match="msgpack"):
+    # a value cut short is Go's "EOF" (vmihailenco/msgpack's text, checked against Go)
+    with pytest.raises(CodecError, match="^EOF$" if wire in (b"\x92\x01", b"\x82\xa1A\x01") else "msgpack"):
         codec.decode(wire, Args)
 
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Build the Go interop peers (goserver, goclient, gengolden) against the real
+# Build the Go interop peers (goserver, goclient, gengolden, gotypes) against the real
 # github.com/smallnest/rpcx into a cache directory outside the repository.
 # Works from any directory. Prints the bin directory on its last line.
 #
@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=${RPCX_INTEROP_BIN:-$HOME/.cache/rpcx-python/interop-bin}
 mkdir -p "$bin"
 cd "$here"
-for prog in goserver goclient gengolden; do
+for prog in goserver goclient gengolden gotypes; do
     go build -buildvcs=false -o "$bin/$prog" "./$prog"
 done
 echo "$bin"

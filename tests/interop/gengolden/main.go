@@ -29,12 +29,14 @@ import (
 	"time"
 
 	"github.com/smallnest/rpcx/client"
+	"github.com/smallnest/rpcx/codec"
 	"github.com/smallnest/rpcx/log"
 	"github.com/smallnest/rpcx/protocol"
 	"github.com/smallnest/rpcx/server"
 	"github.com/smallnest/rpcx/share"
 
 	"rpcxpy/interop/arith"
+	"rpcxpy/interop/types"
 )
 
 const authToken = "secret-token"
@@ -292,6 +294,39 @@ func echoCall(payload []byte, reqMeta map[string]string, check func(res map[stri
 	}
 }
 
+// emptyArgs makes the client send a zero-byte payload (through emptyingCodec), to record what a
+// Go server answers to one.
+type emptyArgs struct{}
+
+// emptyingCodec is share.Codecs' codec, except that *emptyArgs encodes to no bytes at all.
+type emptyingCodec struct{ inner codec.Codec }
+
+func (c emptyingCodec) Encode(i interface{}) ([]byte, error) {
+	if _, ok := i.(*emptyArgs); ok {
+		return []byte{}, nil
+	}
+	return c.inner.Encode(i)
+}
+
+func (c emptyingCodec) Decode(data []byte, i interface{}) error { return c.inner.Decode(data, i) }
+
+func emptyCall(xc client.XClient) error {
+	return xc.Call(context.Background(), "Mul", &emptyArgs{}, &arith.Reply{})
+}
+
+func itemCall(item *types.Item) func(xc client.XClient) error {
+	return func(xc client.XClient) error {
+		var got types.Item
+		if err := xc.Call(context.Background(), "EchoItem", item, &got); err != nil {
+			return err
+		}
+		if got.SKU != item.SKU || got.Name != item.Name || !got.Updated.Equal(item.Updated) {
+			return fmt.Errorf("EchoItem returned %#v", got)
+		}
+		return nil
+	}
+}
+
 func startServer(auth string) (*server.Server, string, error) {
 	s := server.NewServer()
 	if auth != "" {
@@ -303,6 +338,9 @@ func startServer(auth string) (*server.Server, string, error) {
 		}
 	}
 	if err := s.RegisterName("Arith", &arith.Arith{Server: s}, ""); err != nil {
+		return nil, "", err
+	}
+	if err := s.RegisterName("Types", new(types.Types), ""); err != nil {
 		return nil, "", err
 	}
 	errc := make(chan error, 1)
@@ -343,6 +381,9 @@ func run(dir string) error {
 		_ = os.Remove(f)
 	}
 	g := &generator{dir: dir, names: map[string]bool{}}
+	for _, st := range []protocol.SerializeType{protocol.JSON, protocol.MsgPack} {
+		share.Codecs[st] = emptyingCodec{inner: share.Codecs[st]}
+	}
 
 	s, addr, err := startServer("")
 	if err != nil {
@@ -401,6 +442,16 @@ func run(dir string) error {
 			payload := bytes.Repeat([]byte("rpcx-python "), 4096/12+1)[:4096]
 			return g.simple(addr, "gzip_echo", "Arith", o, echoCall(payload, nil, nil), "")
 		},
+		func() error {
+			return g.simple(addr, "json_empty_payload", "Arith", opt(protocol.JSON), emptyCall, "EOF")
+		},
+		func() error {
+			return g.simple(addr, "msgpack_empty_payload", "Arith", opt(protocol.MsgPack), emptyCall, "EOF")
+		},
+		func() error {
+			item := &types.Item{SKU: "<a&b>", Name: "line\u2028sep\u2029", Updated: types.When}
+			return g.simple(addr, "json_escape", "Types", opt(protocol.JSON), itemCall(item), "")
+		},
 		func() error { return g.oneway(addr) },
 		func() error { return g.heartbeat(addr) },
 		func() error { return g.push(addr) },
@@ -416,6 +467,15 @@ func run(dir string) error {
 				return echoCall([]byte("not-authed"), nil, nil)(xc)
 			}, "invalid token")
 		},
+	}
+	items := types.SampleItems()
+	for _, name := range []string{"time", "nil", "empty"} {
+		for _, st := range []protocol.SerializeType{protocol.MsgPack, protocol.JSON} {
+			prefix := map[protocol.SerializeType]string{protocol.MsgPack: "msgpack", protocol.JSON: "json"}[st]
+			item, exch := items[name], prefix+"_item_"+name
+			o := opt(st)
+			steps = append(steps, func() error { return g.simple(addr, exch, "Types", o, itemCall(item), "") })
+		}
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
