@@ -182,7 +182,7 @@ def markdown(results: dict[str, Any]) -> str:
             continue
         for n in CLIENTS:
             r = s[cell]["best"].get(n)
-            label = f"{cell} ({conc} callers / {pool} conn.)"
+            label = f"{cell} ({conc} caller{'s' if conc > 1 else ''} / {pool} conn.)"
             if r is None:
                 continue
             if "error" in r:
@@ -255,7 +255,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-build", action="store_true", help="use the Go binaries already built")
     ap.add_argument("--update-doc", action="store_true", help="rewrite the generated client table in docs/performance.md")
     ap.add_argument("--out", default=os.path.join(RESULTS, "client-latest.json"))
+    ap.add_argument("--render", metavar="JSON", help="only rebuild the tables (and with --update-doc the doc) from a "
+                    "results file of an earlier run")  # fmt: skip
     a = ap.parse_args(argv)
+    if a.render:
+        with open(a.render) as f:
+            results = json.load(f)
+        table = markdown(results)
+        print(table)
+        if a.update_doc:
+            update_doc(table)
+        return 0
     rounds = a.rounds or (1 if a.quick else 5)
     seconds = a.seconds or (1.5 if a.quick else 3.0)
     single_seconds = a.single_seconds or (1.0 if a.quick else 2.0)

@@ -91,7 +91,7 @@ func main() {
 		c, err = newEcho(*addr, *pool, args)
 	case "arith":
 		c, err = newArith(*addr, *pool)
-		size = 14 // the msgpack map {"A": 12345, "B": 6789}
+		size = 23 // the msgpack map {"A": 12345, "B": 6789}, int64s as d3 + 8 bytes (vmihailenco)
 	default:
 		err = fmt.Errorf("unknown -proto %q", *mode)
 	}
