@@ -260,8 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.render:
         with open(a.render) as f:
-            results = json.load(f)
-        table = markdown(results)
+            earlier = json.load(f)
+        table = markdown(earlier)
         print(table)
         if a.update_doc:
             update_doc(table)

@@ -44,10 +44,11 @@ from typing import Any, Callable
 
 import _common
 import py_client_load as load
+import run as bench  # bench/run.py: read_line
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-BIN = os.environ.get("RPCX_BENCH_BIN") or os.path.join(os.path.expanduser("~"), ".cache", "rpcx-python", "bench-bin")
+BIN = bench.BIN
 
 
 # -- the Go server --------------------------------------------------------------------------------------
@@ -58,8 +59,11 @@ class GoServer:
             sys.exit(f"{exe} missing: run bench/client_run.py once (it builds the Go programs)")
         self.proc = subprocess.Popen([exe, "-addr", "127.0.0.1:0"], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                      text=True)  # fmt: skip
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()  # the server prints its one line at once, or exits
+        try:
+            line = bench.read_line(self.proc, 30)
+        except (TimeoutError, RuntimeError) as exc:
+            self.stop()
+            sys.exit(f"rpcxserver: {exc}")
         m = re.search(r"127\.0\.0\.1:\d+", line)
         if m is None:
             self.stop()
@@ -96,6 +100,9 @@ def marker() -> None:
 #: (stage, test on "file:function" of a cProfile entry), first match wins
 STAGES: list[tuple[str, Callable[[str], bool]]] = [
     ("bench harness (py_client_load caller loop, latency list)", lambda k: "py_client_load" in k),
+    # cProfile does not see uvloop's transport.write (a Cython method): its time, and the send
+    # system call's, is the own time of the Python function that calls it
+    ("transport write (Client._write: uvloop write + the send syscall)", lambda k: k.endswith("client.py:_write")),
     ("frame encode (protocol.message.encode)", lambda k: "protocol/message.py" in k and ":encode" in k),
     ("reply frame parse (FrameDecoder.feed, parse_frame)", lambda k: "protocol/decoder.py" in k
      or ("protocol/message.py" in k and "parse_frame" in k) or "split_frames" in k),
@@ -108,8 +115,6 @@ STAGES: list[tuple[str, Callable[[str], bool]]] = [
     ("reply dispatch (data_received, _dispatch, future.set_result)", lambda k: "client/client.py" in k
      or "set_result" in k),
     ("futures (create_future)", lambda k: "create_future" in k),
-    ("transport write (uvloop, incl. the send syscall)", lambda k: "write" in k and ("Transport" in k or "uvloop" in k
-                                                                                    or "built-in" in k)),
     ("asyncio.timeout", lambda k: "timeouts.py" in k),
 ]
 
