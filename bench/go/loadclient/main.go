@@ -4,6 +4,10 @@
 // sharing -pool connections (XClients / ClientConns / TCP connections; rpcx-benchmark's default is
 // 10 shared XClients, here min(pool, c)).
 //
+// -proto arith is the client benchmark (bench/client_run.py): XClients (Failtry, RoundRobin,
+// msgpack) calling Arith.Mul{A, B} of bench/go/rpcxserver and checking C = A*B; with -pin each
+// caller keeps to connection (caller % pool), as the Python load client's tasks do.
+//
 // Latency is timed per call on the client (queueing + service time). The run stops by itself after
 // -n calls or -duration seconds, whichever comes first. The result is one JSON line on stdout:
 //
@@ -50,7 +54,7 @@ type caller interface {
 }
 
 func main() {
-	mode := flag.String("proto", "rpcx", "rpcx | grpc | echo")
+	mode := flag.String("proto", "rpcx", "rpcx | grpc | echo | arith")
 	addr := flag.String("addr", "127.0.0.1:8972", "server host:port (loopback)")
 	conc := flag.Int("c", 1, "concurrent callers (goroutines)")
 	total := flag.Int("n", 100000, "measured calls (upper bound)")
@@ -62,6 +66,7 @@ func main() {
 	stuck := flag.Duration("stuck", 30*time.Second, "give up (exit 1) when a run overruns -duration by this much")
 	syncMode := flag.Bool("sync", false, "handshake with the driver on stdin/stdout around the measured run")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
+	pin := flag.Bool("pin", false, "caller g always uses connection g % pool (default: round robin per call)")
 	flag.Parse()
 	if *conc < 1 || *total < 1 || *maxSec <= 0 {
 		fatal("bad -c, -n or -duration")
@@ -84,6 +89,9 @@ func main() {
 		c, err = newGRPC(*addr, *pool, args)
 	case "echo":
 		c, err = newEcho(*addr, *pool, args)
+	case "arith":
+		c, err = newArith(*addr, *pool)
+		size = 23 // the msgpack map {"A": 12345, "B": 6789}, int64s as d3 + 8 bytes (vmihailenco)
 	default:
 		err = fmt.Errorf("unknown -proto %q", *mode)
 	}
@@ -93,7 +101,7 @@ func main() {
 
 	// warm-up: every connection gets calls, at the measured concurrency
 	if *warmup > 0 {
-		res := run(c, *conc, *pool, *warmup, 30*time.Second, *deadline, *stuck)
+		res := run(c, *conc, *pool, *warmup, 30*time.Second, *deadline, *stuck, *pin)
 		if res.errors == res.calls && res.calls > 0 {
 			fatal(fmt.Sprintf("warm-up: all %d calls failed: %v", res.calls, res.firstErr))
 		}
@@ -115,7 +123,7 @@ func main() {
 		}
 	}
 	cpu0 := cpuTime()
-	res := run(c, *conc, *pool, *total, time.Duration(*maxSec*float64(time.Second)), *deadline, *stuck)
+	res := run(c, *conc, *pool, *total, time.Duration(*maxSec*float64(time.Second)), *deadline, *stuck, *pin)
 	cpu1 := cpuTime()
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
@@ -161,7 +169,7 @@ type result struct {
 
 // run makes up to n calls from conc goroutines, stopping at the time limit; calls in flight then
 // finish. A watchdog ends the process if they have not finished `stuck` after the limit.
-func run(c caller, conc, pool, n int, limit, callDeadline, stuck time.Duration) result {
+func run(c caller, conc, pool, n int, limit, callDeadline, stuck time.Duration, pin bool) result {
 	var issued, next atomic.Int64
 	var errs atomic.Int64
 	var firstErr atomic.Value
@@ -185,7 +193,10 @@ func run(c caller, conc, pool, n int, limit, callDeadline, stuck time.Duration) 
 					issued.Add(-1)
 					break
 				}
-				i := int(next.Add(1) % int64(pool))
+				i := g % pool
+				if !pin {
+					i = int(next.Add(1) % int64(pool))
+				}
 				var err error
 				if callDeadline > 0 {
 					ctx, cancel := context.WithTimeout(context.Background(), callDeadline)
@@ -263,6 +274,57 @@ func (c *rpcxCaller) call(ctx context.Context, i int) error {
 }
 
 func (c *rpcxCaller) close() {
+	for _, x := range c.xcs {
+		_ = x.Close()
+	}
+}
+
+// ---- arith: XClients (Failtry + RoundRobin, msgpack) calling Arith.Mul, the client benchmark ----
+
+type ArithArgs struct {
+	A int64
+	B int64
+}
+
+type ArithReply struct {
+	C int64
+}
+
+const arithA, arithB = 12345, 6789
+
+type arithCaller struct {
+	xcs  []client.XClient
+	args *ArithArgs
+}
+
+func newArith(addr string, pool int) (caller, error) {
+	rlog.SetDummyLogger()
+	d, err := client.NewMultipleServersDiscovery([]*client.KVPair{{Key: "tcp@" + addr}})
+	if err != nil {
+		return nil, err
+	}
+	c := &arithCaller{args: &ArithArgs{A: arithA, B: arithB}}
+	for i := 0; i < pool; i++ {
+		opt := client.DefaultOption
+		opt.SerializeType = protocol.MsgPack
+		// each XClient dials its own connection to the one server
+		c.xcs = append(c.xcs, client.NewXClient("Arith", client.Failtry, client.RoundRobin, d, opt))
+	}
+	return c, nil
+}
+
+func (c *arithCaller) call(ctx context.Context, i int) error {
+	var reply ArithReply // as a Go caller writes it; escapes to the heap like the Python reply object
+	if err := c.xcs[i].Call(ctx, "Mul", c.args, &reply); err != nil {
+		return err
+	}
+	if reply.C != arithA*arithB {
+		return fmt.Errorf("bad reply: C=%d, want %d", reply.C, arithA*arithB)
+	}
+	return nil
+}
+
+func (c *arithCaller) close() {
 	for _, x := range c.xcs {
 		_ = x.Close()
 	}

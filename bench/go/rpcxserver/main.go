@@ -1,6 +1,9 @@
 // rpcxserver is the Go rpcx peer of the benchmark: rpcx-benchmark's server (rpcx/server/rpcx_server.go)
 // against the real github.com/smallnest/rpcx. Hello.Say sets Field1="OK", Field2=100 and returns
 // the message; logging is off. It prints "serving tcp@ADDR" once listening and runs until killed.
+//
+// It also serves Arith.Mul (Args{A, B int64} -> Reply{C = A*B}, as tests/interop/arith), the
+// service of the client benchmark (bench/client_run.py): any codec the client picks, msgpack there.
 package main
 
 import (
@@ -28,6 +31,24 @@ func (t *Hello) Say(ctx context.Context, args *benchpb.BenchmarkMessage, reply *
 	return nil
 }
 
+// Args and Reply are tests/interop/arith's types: msgpack and JSON carry them as maps keyed "A", "B", "C".
+type Args struct {
+	A int64
+	B int64
+}
+
+type Reply struct {
+	C int64
+}
+
+type Arith int
+
+// Mul sets C = A * B.
+func (t *Arith) Mul(ctx context.Context, args *Args, reply *Reply) error {
+	reply.C = args.A * args.B
+	return nil
+}
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8972", "listen address (host:port; port 0 picks one)")
 	asyncWrite := flag.Bool("async-write", false, "server.AsyncWrite (rpcx-benchmark leaves it off)")
@@ -37,6 +58,10 @@ func main() {
 	s := server.NewServer()
 	s.AsyncWrite = *asyncWrite
 	if err := s.RegisterName("Hello", new(Hello), ""); err != nil {
+		fmt.Fprintln(os.Stderr, "register:", err)
+		os.Exit(1)
+	}
+	if err := s.RegisterName("Arith", new(Arith), ""); err != nil {
 		fmt.Fprintln(os.Stderr, "register:", err)
 		os.Exit(1)
 	}
