@@ -292,7 +292,8 @@ class RpcxConnection:
         #: when the last whole frame arrived (or the connection started). An adapter that serves a
         #: read without feeding it here (the server's hot path) sets it, so the read timeout holds.
         self.last_received = now
-        #: when the frame that is still incomplete started arriving, or None
+        #: when the frame that is still incomplete started arriving; None exactly when no partial
+        #: frame is buffered (a cheap test for adapters that look before feeding a read)
         self.partial_since: float | None = None
         #: server role: requests received and not yet answered (oneway ones until they finish)
         self.outstanding = 0

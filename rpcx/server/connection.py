@@ -86,11 +86,15 @@ class ServerConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         server = self.server
         if (
-            server._fast_enabled
+            # Dispatcher._fast_enabled and Server._at_capacity, inlined: this runs once per read
+            server.auth is None
+            and not server.plugins.per_call
+            and not server.sync_in_thread
             and not self.backlog
             and not self.closing
-            and not self.rpx.buffered
-            and not server._at_capacity()
+            # no earlier read left part of a frame behind (rpx sets partial_since exactly then)
+            and self.rpx.partial_since is None
+            and (server.max_concurrent_calls <= 0 or server._inflight < server.max_concurrent_calls)
         ):
             batch: list[bytes] = []
             self._batch = batch
