@@ -376,3 +376,21 @@ async def test_hostile_server_frames_close_the_client(raw_server, data: bytes, t
         await c.call("Arith", "Mul", Args(1, 5), Reply, timeout=WAIT)
     await asyncio.wait_for(c.wait_closed(), WAIT)
     assert c.closed
+
+
+async def test_calls_made_in_one_loop_turn_share_writes(server) -> None:
+    """The first frame of a loop turn is written at once, the rest of that turn in one write: 32
+    callers started together cost two writes, not 32 (Go's client pays one system call each)."""
+    async with await Client.connect(server) as c:
+        assert await c.call("Arith", "Mul", Args(1, 1), Reply, timeout=WAIT) == Reply(1)
+        writes: list[int] = []
+        real = c._transport.write  # type: ignore[union-attr]
+
+        def counting(data: bytes) -> None:
+            writes.append(len(data))
+            real(data)
+
+        c._transport.write = counting  # type: ignore[union-attr,method-assign]
+        replies = await asyncio.gather(*(c.call("Arith", "Mul", Args(i, 2), Reply, timeout=WAIT) for i in range(32)))
+        assert replies == [Reply(2 * i) for i in range(32)]
+        assert len(writes) == 2 and writes[0] * 32 == sum(writes)
