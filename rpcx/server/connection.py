@@ -28,6 +28,7 @@ from ..protocol.connection import (
 )
 from .context import hot_call
 from .hotpath import serve_read
+from .sniff import ProtocolSpec, sniff
 
 if TYPE_CHECKING:
     from .server import Server
@@ -71,6 +72,10 @@ class ServerConnection(asyncio.Protocol):
         self._reading_paused = False
         #: send_message calls waiting for the peer to read (see drain)
         self._drain_waiters: list[asyncio.Future[None]] = []
+        #: first bytes read while the connection's protocol is not known yet (rpcx.server.sniff)
+        self._sniffed = b""
+        #: the protocol that claimed the connection, when it is not rpcx
+        self.handler: asyncio.Protocol | None = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -81,7 +86,37 @@ class ServerConnection(asyncio.Protocol):
         self.hot = hot_call()
         self.peer = transport.get_extra_info("peername") or transport.get_extra_info("sockname")
         self.server._connection_made(self)
+        if self.server._protocols and not self.closing:
+            # other protocols share the port: the first bytes decide (reads go to sniff until then)
+            self.data_received = self._sniff  # type: ignore[method-assign]
         self._arm_timer()  # the read timeout runs from the accept
+
+    # -- protocol selection (rpcx.server.sniff) -----------------------------------------------
+    def _sniff(self, data: bytes) -> None:
+        sniff(self, data)
+
+    def _waiting_for_first_bytes(self) -> None:
+        if self.rpx.partial_since is None and self._loop is not None:
+            self.rpx.partial_since = self._loop.time()
+            self._arm_timer()
+
+    def _stop_sniffing(self) -> None:
+        self.__dict__.pop("data_received", None)  # reads go to the rpcx path again
+        self._sniffed = b""
+        self.rpx.partial_since = None
+
+    def _hand_over(self, spec: ProtocolSpec, first: bytes) -> None:
+        """Give the connection to another protocol's handler, with the bytes already read. The
+        connection stays the server's (shutdown, connection hooks); rpx's timeouts stop applying."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.rpx.read_timeout = self.rpx.frame_timeout = None
+        handler = self.handler = spec.factory(self)
+        log.debug("connection from %s speaks %s", self.peer, spec.name)
+        self.data_received = handler.data_received  # type: ignore[method-assign]
+        handler.connection_made(self.transport)  # type: ignore[arg-type]
+        handler.data_received(first)
 
     def data_received(self, data: bytes) -> None:
         server = self.server
@@ -171,6 +206,8 @@ class ServerConnection(asyncio.Protocol):
             self._end = "abort"
 
     def eof_received(self) -> bool | None:
+        if self.handler is not None:
+            return self.handler.eof_received()
         events = self.rpx.receive_data(b"", self._loop.time())  # type: ignore[union-attr]
         if events and type(events[0]) is EndOfStream:
             # the peer half-closed while it is still owed replies: keep writing them, close after
@@ -184,6 +221,11 @@ class ServerConnection(asyncio.Protocol):
         return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.handler is not None:
+            try:
+                self.handler.connection_lost(exc)
+            except Exception:  # noqa: BLE001 - the server's own cleanup must still run
+                log.exception("%r.connection_lost failed", self.handler)
         self.closed = True
         self.closing = True
         if self._timer is not None:
@@ -259,11 +301,15 @@ class ServerConnection(asyncio.Protocol):
         # requests without reading the replies must not make the server buffer them without bound
         self._write_blocked = True
         self._update_reading()
+        if self.handler is not None:
+            self.handler.pause_writing()
 
     def resume_writing(self) -> None:
         self._write_blocked = False
         self._update_reading()
         self._wake_drainers()
+        if self.handler is not None:
+            self.handler.resume_writing()
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait until the peer has read enough of what was written to it (a no-op unless the

@@ -25,6 +25,7 @@ from .dispatch import CallPlan, Dispatcher, FailureLog, _maybe
 from .hotpath import FastEntry
 from .plugins import PluginContainer
 from .service import Service, build_function, build_service
+from .sniff import ProtocolFactory, ProtocolSpec
 
 __all__ = ["Server"]
 
@@ -126,6 +127,8 @@ class Server(Dispatcher):
         #: (service, method, serialize type) -> how it is served, resolved once
         self._plans: dict[tuple[str, str, int], CallPlan] = {}
         self._failures = FailureLog()
+        #: protocols besides rpcx that share the server's ports (add_protocol)
+        self._protocols: list[ProtocolSpec] = []
 
     # -- registration -----------------------------------------------------------------------------
     def register(self, obj: Any, metadata: str = "", *, name: str | None = None, methods: list[str] | None = None) -> None:
@@ -165,7 +168,20 @@ class Server(Dispatcher):
             raise RegistrationError("; ".join(str(e) for e in errors)) from errors[0]
 
     def add_plugin(self, plugin: Any) -> None:
+        """Add a plugin (any object with some of Go's hook methods; see :mod:`rpcx.server.plugins`)."""
         self.plugins.add(plugin)
+
+    def add_protocol(self, name: str, match: Any, factory: ProtocolFactory) -> None:
+        """Serve another protocol on the same ports: a connection whose first bytes ``match``
+        claims (``match(first_bytes) -> True | False | None``, None: not enough bytes yet; see
+        :mod:`rpcx.protocol.detect`) is handed to ``factory(conn)``, an :class:`asyncio.Protocol`,
+        with the bytes already read. rpcx (first byte 0x08) is always tried first; protocols are
+        tried in the order they were added; a connection none claims is logged and closed.
+
+        >>> from rpcx.protocol.detect import match_http
+        >>> Server().add_protocol("http", match_http, lambda conn: asyncio.Protocol())
+        """
+        self._protocols.append(ProtocolSpec(name, match, factory))
 
     # -- serving --------------------------------------------------------------------------------
     async def start(self, address: str, **options: Any) -> str:
