@@ -1,5 +1,6 @@
-"""Command line (layer: tools): call a service, ping a server, decode a captured frame.
+"""Command line (layer: tools): serve objects, call a service, ping a server, decode a frame.
 
+    rpcx serve tcp@127.0.0.1:8972 mypkg.arith:Arith                    # serve Arith() until Ctrl-C
     rpcx call tcp@127.0.0.1:8972 Arith.Mul '{"A": 10, "B": 20}'        # JSON in, JSON out
     rpcx call tcp@127.0.0.1:8972 Arith.Mul '{"A": 10, "B": 20}' --codec msgpack --meta k=v
     rpcx call tcp@127.0.0.1:8972 Arith.Echo aGVsbG8= --codec raw        # bytes in and out as base64
@@ -9,6 +10,10 @@
 One text form for everything it prints: the reply as JSON, with bytes as base64 strings (as Go's
 ``encoding/json`` writes ``[]byte``) and times as RFC 3339 in every codec; response metadata as a
 JSON object; durations as people read them (``500 ms``, ``1.5 s``).
+
+Errors are one line on stderr, without a traceback (:mod:`rpcx.oneline`): exit status 1 when the
+command ran and failed (cannot listen, cannot reach the server, the call failed), 2 when the
+command line is wrong.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ import argparse
 import asyncio
 import base64
 import binascii
+import importlib
 import json
+import signal
+import ssl
 import sys
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,28 +33,11 @@ from typing import Any
 from .client import Client, Option
 from .codec import CodecRegistry
 from .codec._convert import format_rfc3339
-from .errors import CallTimeoutError, RpcxError
+from .errors import CallTimeoutError, ProtocolError, RpcxError
+from .oneline import EXIT_FAILED, EXIT_USAGE, Parser, fail, human_duration
 from .protocol import FrameDecoder, Limits
 
 __all__ = ["main", "human_duration", "to_json"]
-
-
-def human_duration(seconds: float) -> str:
-    """A duration as people read it: three significant digits and a unit.
-
-    >>> human_duration(0.49999423100007334), human_duration(1.5), human_duration(0.0000123)
-    ('500 ms', '1.5 s', '12.3 µs')
-    """
-    s = abs(seconds)
-    for limit, scale, unit in ((1e-6, 1e9, "ns"), (1e-3, 1e6, "µs"), (1.0, 1e3, "ms")):
-        if s < limit:
-            return f"{seconds * scale:.3g} {unit}"
-    if s < 120:
-        return f"{seconds:.3g} s"
-    m, sec = divmod(int(round(s)), 60)
-    h, m = divmod(m, 60)
-    sign = "-" if seconds < 0 else ""
-    return f"{sign}{h}h{m:02d}m{sec:02d}s" if h else f"{sign}{m}m{sec:02d}s"
 
 
 def _json_default(o: Any) -> Any:
@@ -79,12 +70,16 @@ def _go_numbers(v: Any) -> Any:
     return v
 
 
+class _Usage(Exception):
+    """The command line is wrong (exit 2)."""
+
+
 def _meta(pairs: list[str]) -> dict[str, str]:
     out = {}
     for p in pairs:
         k, sep, v = p.partition("=")
         if not sep:
-            raise SystemExit(f"--meta takes key=value, got {p!r}")
+            raise _Usage(f"--meta takes key=value, got {p!r}")
         out[k] = v
     return out
 
@@ -94,23 +89,28 @@ def _args(text: str, ser: int) -> Any:
         try:
             return base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
-            raise SystemExit(f"with --codec raw the arguments are base64 (as Go's JSON writes []byte), got {text!r}") from None
+            raise _Usage(f"with --codec raw the arguments are base64 (as Go's JSON writes []byte), got {text!r}") from None
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise SystemExit(f"the arguments are JSON: {exc}") from None
+        raise _Usage(f"the arguments are JSON: {exc}") from None
+
+
+def _check_call(a: argparse.Namespace) -> tuple[str, str, Any, dict[str, str]]:
+    """The call's parts, checked before anything is dialled."""
+    path, dot, method = a.target.rpartition(".")
+    if not dot or not path or not method:
+        raise _Usage(f"the target is Service.Method, e.g. Arith.Mul, got {a.target!r}")
+    return path, method, _args(a.args, CodecRegistry.resolve(a.codec)), _meta(a.meta or [])
 
 
 async def _call(a: argparse.Namespace) -> int:
-    path, dot, method = a.target.rpartition(".")
-    if not dot:
-        raise SystemExit("the target is Service.Method, e.g. Arith.Mul")
+    path, method, args, meta = _check_call(a)
     ser = CodecRegistry.resolve(a.codec)
-    args = _args(a.args, ser)
     async with await Client.connect(a.address, Option(serialize_type=ser, connect_timeout=a.timeout)) as c:
         res_md: dict[str, str] = {}
         try:
-            reply = await c.call(path, method, args, metadata=_meta(a.meta or []), response_metadata=res_md, timeout=a.timeout)
+            reply = await c.call(path, method, args, metadata=meta, response_metadata=res_md, timeout=a.timeout)
         except CallTimeoutError:
             raise CallTimeoutError(f"{a.target} at {a.address} did not answer within {human_duration(a.timeout)}") from None
     print(to_json(reply))
@@ -131,10 +131,62 @@ async def _ping(a: argparse.Namespace) -> int:
 
 
 def _decode(a: argparse.Namespace) -> int:
-    data = bytes.fromhex("".join(a.hex.split()))
-    for msg in FrameDecoder(Limits(0, 0)).feed(data):
+    try:
+        data = bytes.fromhex("".join(a.hex.split()))
+    except ValueError as exc:
+        raise _Usage(f"the frame is hex, e.g. 0800003000..., got {a.hex[:20]!r}: {exc}") from None
+    decoder = FrameDecoder(Limits(0, 0))
+    for msg in decoder.feed(data):
         print(repr(msg))
         print(f"  payload: {msg.payload[:256]!r}{'...' if len(msg.payload) > 256 else ''}")
+    if decoder.buffered:
+        raise ProtocolError(f"incomplete frame: {decoder.buffered} bytes left over"
+                            + (", a frame needs at least 16" if decoder.buffered < 16 else ""))
+    return 0
+
+
+def _load(target: str) -> Any:
+    """``module:attribute`` imported; a class is instantiated (``Arith`` -> ``Arith()``)."""
+    module, colon, attr = target.partition(":")
+    if not colon or not module or not attr:
+        raise _Usage(f"the service is module:attribute, e.g. mypkg.arith:Arith, got {target!r}")
+    sys.path.insert(0, ".")
+    try:
+        obj = importlib.import_module(module)
+    except ImportError as exc:
+        raise _Usage(f"cannot import {module}: {exc}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise _Usage(f"{module} has no {attr}") from None
+    return obj() if isinstance(obj, type) else obj
+
+
+async def _serve(a: argparse.Namespace) -> int:
+    from .server import Server
+
+    obj = _load(a.service)
+    tls = None
+    if a.cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            tls.load_cert_chain(a.cert, a.key)
+        except (OSError, ssl.SSLError) as exc:
+            return fail("rpcx serve", f"cannot use certificate {a.cert}", exc)
+    server = Server(tls=tls)
+    server.register(obj, a.metadata, name=a.name)
+    try:
+        address = await server.start(a.address)
+    except (OSError, ValueError, RpcxError) as exc:
+        return fail("rpcx serve", f"cannot listen on {a.address}", exc)
+    print(f"serving {address}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.shutdown(timeout=10)
     return 0
 
 
@@ -144,9 +196,18 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpF
 
 def parser() -> argparse.ArgumentParser:
     """The ``rpcx`` argument parser (``rpcx --help``, ``rpcx call --help``, ...)."""
-    p = argparse.ArgumentParser(prog="rpcx", description="rpcx for Python: a command line client.\n\n" + (__doc__ or "").split("\n\n")[1],
-                                formatter_class=_Help)
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="{call,ping,decode}")
+    p = Parser(prog="rpcx", description="rpcx for Python: a command line.\n\n" + (__doc__ or "").split("\n\n")[1],
+               formatter_class=_Help)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{serve,call,ping,decode}", parser_class=Parser)
+    v = sub.add_parser("serve", help="serve a Python object's methods until Ctrl-C", formatter_class=_Help,
+                       description="Register module:attribute (a class is instantiated) and serve it; prints "
+                                   "'serving ADDRESS' once it accepts calls; SIGINT/SIGTERM finish calls in flight.")
+    v.add_argument("address", help="where to listen, e.g. tcp@127.0.0.1:8972, tcp@127.0.0.1:0, unix@/tmp/rpcx.sock")
+    v.add_argument("service", help="module:attribute to serve, e.g. mypkg.arith:Arith")
+    v.add_argument("--name", help="service name (default: the class name), e.g. --name Arith")
+    v.add_argument("--metadata", default="", help="registry metadata, e.g. --metadata 'weight=2&group=a'")
+    v.add_argument("--cert", help="TLS certificate (PEM), e.g. --cert server.pem")
+    v.add_argument("--key", help="TLS private key (PEM), e.g. --key server.key")
     c = sub.add_parser("call", help="call Service.Method and print the reply as JSON", formatter_class=_Help,
                        description="Call Service.Method and print the reply as JSON (bytes as base64).")
     c.add_argument("address", help="server address, e.g. tcp@127.0.0.1:8972 or unix@/tmp/rpcx.sock")
@@ -172,15 +233,27 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 error)."""
+    """Run the command line; returns the exit status (0 ok, 1 the command failed, 2 usage)."""
     a = parser().parse_args(argv)
+    prog = f"rpcx {a.cmd}"
     try:
         if a.cmd == "decode":
             return _decode(a)
-        return asyncio.run(_call(a) if a.cmd == "call" else _ping(a))
+        if a.cmd == "call":
+            _check_call(a)  # a usage mistake is reported as one, before anything is dialled
+            return asyncio.run(_call(a))
+        if a.cmd == "serve":
+            return asyncio.run(_serve(a))
+        return asyncio.run(_ping(a))
+    except _Usage as exc:
+        print(f"{prog}: {exc} (see --help)", file=sys.stderr)
+        return EXIT_USAGE
     except (RpcxError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        what = {"call": f"{getattr(a, 'target', '')} at {getattr(a, 'address', '')}",
+                "ping": f"heartbeat to {getattr(a, 'address', '')}", "decode": "cannot decode"}.get(a.cmd, a.cmd)
+        return fail(prog, what, exc)
+    except KeyboardInterrupt:
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

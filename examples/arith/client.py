@@ -3,7 +3,7 @@
 Prints ``10 * 20 = 200`` and exits 0. With ``--codec raw`` (no struct to carry) it calls
 Arith.Echo and prints ``echo: hello``. Anything else prints one line on stderr, without a
 traceback, and exits non-zero (the same statuses as the Go peer tests/interop/goclient; see
-oneline.py):
+rpcx/oneline.py):
 
     client.py: Arith.Mul at tcp@127.0.0.1:8972: dial tcp@127.0.0.1:8972: connection refused   (exit 1)
     client.py: Arith.Mul at tcp@127.0.0.1:8972: invalid token                                  (exit 1)
@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from arith import Args, Reply  # noqa: E402
-from oneline import Parser, fail  # noqa: E402
+from rpcx.oneline import Parser, fail  # noqa: E402
 
 from rpcx import FailMode, Option, Peer2PeerDiscovery, RpcxError, SelectMode, XClient  # noqa: E402
 from rpcx.codec import CodecRegistry  # noqa: E402

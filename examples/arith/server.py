@@ -2,7 +2,7 @@
 
 Prints ``serving <address>`` once it accepts calls; SIGINT/SIGTERM finish calls in flight, then exit 0.
 A server that cannot start prints one line on stderr and exits non-zero, without a traceback (the
-same statuses as the Go peer tests/interop/goserver; see oneline.py):
+same statuses as the Go peer tests/interop/goserver; see rpcx/oneline.py):
 
     server.py: cannot listen on tcp@127.0.0.1:8972: address already in use        (exit 1)
     server.py: cannot read certificate cert.pem: no such file or directory         (exit 1)
@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from arith import Arith  # noqa: E402
-from oneline import EXIT_USAGE, Parser, fail  # noqa: E402
+from rpcx.oneline import EXIT_USAGE, Parser, fail  # noqa: E402
 
 from rpcx import RpcxError, Server  # noqa: E402
 

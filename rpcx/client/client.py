@@ -37,6 +37,7 @@ from ..protocol.connection import (
 from ..protocol.constants import CompressType
 from ..protocol.heartbeat import heartbeat_request
 from ..protocol.message import COMPRESS_THRESHOLD, Message
+from ..oneline import human_duration
 from ..transport.base import Address, dial, parse_address, tls_for
 from .options import Option
 
@@ -45,6 +46,21 @@ __all__ = ["Client", "PushHandler"]
 log = logging.getLogger("rpcx.client")
 
 PushHandler = Callable[[Message], Any]
+
+
+def _zero_reply(reply_type: Any) -> Any:
+    """What an empty reply payload means: Go's client skips decoding it and leaves the reply at its
+    zero value; here that is ``reply_type()`` when it can be built without arguments, else None.
+
+    >>> _zero_reply(bytes), _zero_reply(None), _zero_reply(dict)
+    (b'', None, {})
+    """
+    if isinstance(reply_type, type):
+        try:
+            return reply_type()
+        except Exception:  # noqa: BLE001 - a type that needs arguments has no zero value here
+            return None
+    return None
 
 
 class _ClientProtocol(asyncio.Protocol):
@@ -350,13 +366,13 @@ class Client:
         if loop.time() > deadline:
             # the reply and the deadline fell due in the same loop turn: the deadline wins, as it
             # does with asyncio.timeout (a timeout shorter than any round trip always times out)
-            raise CallTimeoutError(f"call {what} to {self.address} timed out after {timeout}s")
+            raise CallTimeoutError(f"call {what} to {self.address} timed out after {human_duration(timeout)}")
         return res
 
     def _expire(self, seq: int, fut: asyncio.Future[Message], what: str, timeout: float) -> None:
         if not fut.done():
             self._conn.forget(seq)  # type: ignore[union-attr]
-            fut.set_exception(CallTimeoutError(f"call {what} to {self.address} timed out after {timeout}s"))
+            fut.set_exception(CallTimeoutError(f"call {what} to {self.address} timed out after {human_duration(timeout)}"))
 
     def _new_call(self) -> tuple[RpcxConnection, asyncio.Future[Message]]:
         conn = self._conn
@@ -430,8 +446,8 @@ class Client:
                                f"{service_path}.{service_method}")
         if res.status or res.metadata:
             return self._decode_reply(res, reply_type, response_metadata)
-        if not res.payload and reply_type is None:
-            return None
+        if not res.payload:
+            return _zero_reply(reply_type)
         try:
             return codec.decode(res.payload, reply_type) if res.serialize_type == ser else \
                 self.codecs.get(res.serialize_type).decode(res.payload, reply_type)
@@ -446,8 +462,8 @@ class Client:
         err = res.error
         if err is not None:
             raise ServiceError(err)
-        if not res.payload and reply_type is None:
-            return None
+        if not res.payload:
+            return _zero_reply(reply_type)
         try:
             return self.codecs.get(res.serialize_type).decode(res.payload, reply_type)
         except CodecError:

@@ -26,7 +26,11 @@ def types_server():
 
 
 def rpcx(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rpcx", *args], capture_output=True, text=True, timeout=60)
+    import os
+
+    # tests/ on the path, so `rpcx serve ... arith_service:Arith` finds the test's Arith
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "rpcx", *args], capture_output=True, text=True, timeout=60, env=env)
 
 
 def test_same_output_in_every_codec(types_server: Peer) -> None:
@@ -52,7 +56,8 @@ def test_raw_bytes_in_and_out_as_base64(start_py_server) -> None:
 def test_field_errors_are_gos_text(types_server: Peer) -> None:
     out = rpcx("call", types_server.address, "Types.EchoItem", '{"SKU": 5}')
     assert out.returncode == 1
-    assert out.stderr.strip() == "error: json: cannot unmarshal number into Go struct field Item.SKU of type string"
+    assert out.stderr.strip() == (f"rpcx call: Types.EchoItem at {types_server.address}: "
+                                  "json: cannot unmarshal number into Go struct field Item.SKU of type string")
 
 
 def test_help_shows_defaults_and_examples() -> None:
@@ -67,3 +72,63 @@ def test_human_output() -> None:
     assert human_duration(90.0) == "90 s"
     assert human_duration(3725) == "1h02m05s"
     assert to_json({"B": b"\x00\xff", "F": 1.0}) == '{"B": "AP8=", "F": 1}'
+
+
+# -- one-line errors, and `rpcx serve` ----------------------------------------------------------------
+def _one_line(out: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    return lines[0]
+
+
+def test_usage_mistakes_are_one_line_and_exit_2() -> None:
+    for args, text in [
+        (["call", "tcp@127.0.0.1:1", "ArithMul"], "rpcx call: the target is Service.Method"),
+        (["call", "tcp@127.0.0.1:1", "Arith.Mul", "{nope"], "rpcx call: the arguments are JSON"),
+        (["call", "tcp@127.0.0.1:1", "Arith.Mul", "--meta", "x"], "rpcx call: --meta takes key=value"),
+        (["decode", "zz"], "rpcx decode: the frame is hex"),
+        (["call", "--nope"], "rpcx call: "),
+        (["serve", "tcp@127.0.0.1:0", "no_such_module:X"], "rpcx serve: cannot import no_such_module"),
+    ]:
+        out = rpcx(*args)
+        assert out.returncode == 2 and _one_line(out).startswith(text), (args, out.stderr)
+
+
+def test_failures_are_one_line_and_exit_1(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.listen()
+        out = rpcx("serve", f"tcp@127.0.0.1:{port}", "arith_service:Arith")
+        assert out.returncode == 1
+        assert _one_line(out) == f"rpcx serve: cannot listen on tcp@127.0.0.1:{port}: address already in use"
+    out = rpcx("serve", "tcp@nonsense", "arith_service:Arith")
+    assert out.returncode == 1 and _one_line(out).startswith("rpcx serve: cannot listen on tcp@nonsense: bad tcp address")
+    out = rpcx("serve", "tcp@127.0.0.1:0", "arith_service:Arith", "--cert", str(tmp_path / "missing.pem"))
+    assert out.returncode == 1 and _one_line(out).startswith("rpcx serve: cannot use certificate")
+    out = rpcx("call", f"tcp@127.0.0.1:{port}", "Arith.Mul", '{"A": 1}')
+    assert out.returncode == 1 and _one_line(out).endswith("connection refused")
+    out = rpcx("decode", "0800")
+    assert out.returncode == 1 and _one_line(out) == "rpcx decode: cannot decode: incomplete frame: 2 bytes left over, a frame needs at least 16"
+
+
+def test_serve_serves_until_sigterm() -> None:
+    import os
+    import signal
+
+    tests = str(HERE.parent)
+    env = dict(os.environ, PYTHONPATH=tests + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "rpcx", "serve", "tcp@127.0.0.1:0", "arith_service:Arith"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("serving tcp@127.0.0.1:"), (line, proc.stderr.read() if proc.stderr else "")
+        out = rpcx("call", line.split(" ", 1)[1], "Arith.Mul", '{"A": 6, "B": 7}')
+        assert out.returncode == 0 and json.loads(out.stdout) == {"C": 42}
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0

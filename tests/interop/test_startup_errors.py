@@ -1,7 +1,7 @@
 """The mistakes a person makes first, made against the example programs and the Go peers.
 
 A server that cannot listen or load its certificate, and a client that cannot reach its server,
-must say so in one line on stderr and exit non-zero, without a traceback (examples/arith/oneline.py
+must say so in one line on stderr and exit non-zero, without a traceback (rpcx/oneline.py
 has the exit statuses). The Go peers (tests/interop/goserver, goclient) are held to the same
 shape where they share the mistake, so docs/interop.md can say what each side prints.
 Every program runs as a subprocess on loopback and is killed by PID if it does not exit.
@@ -184,16 +184,6 @@ def test_client_error_from_a_running_server_is_one_line(start_py_server) -> None
     line = one_line_error(result)
     assert line == f"client.py: Arith.Mul at {server.address}: invalid token"
     assert result.returncode == 1
-
-
-def test_oneline_doctests() -> None:
-    import doctest
-
-    sys.path.insert(0, str(EXAMPLES))
-    import oneline
-
-    failures, tried = doctest.testmod(oneline)
-    assert tried >= 3 and failures == 0
 
 
 # -- the Go peers, for the same mistakes (what docs/interop.md reports) -------------------------

@@ -1,9 +1,9 @@
-"""One-line errors for the Arith example programs, at their boundary (layer: example programs).
+"""One-line errors for command-line programs: the ``rpcx`` CLI and the examples (layer: tools).
 
 A person who mistypes an address or points at a missing certificate should read one line naming
-the problem, not a traceback. ``server.py`` and ``client.py`` catch the errors they expect around
-start-up and the call, print ``<program>: <what failed>: <why>`` on stderr and exit with the
-statuses the Go interop peers use (tests/interop/goserver, goclient):
+the problem, not a traceback. Programs catch the errors they expect around start-up and the call,
+print ``<program>: <what failed>: <why>`` on stderr and exit with the statuses the Go interop peers
+use (tests/interop/goserver, goclient):
 
 * 0: done;
 * 1 (:data:`EXIT_FAILED`): the command line was fine but the program failed: it cannot listen,
@@ -27,7 +27,7 @@ import ssl
 import sys
 from typing import NoReturn
 
-__all__ = ["EXIT_FAILED", "EXIT_USAGE", "Parser", "reason", "fail"]
+__all__ = ["EXIT_FAILED", "EXIT_USAGE", "Parser", "reason", "fail", "human_duration"]
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -76,3 +76,21 @@ def fail(prog: str, what: str, exc: BaseException) -> int:
     line = f"{prog}: {what}: {reason(exc)}".replace("\n", " ")
     print(line, file=sys.stderr, flush=True)
     return EXIT_FAILED
+
+
+def human_duration(seconds: float) -> str:
+    """A duration as people read it: three significant digits and a unit.
+
+    >>> human_duration(0.49999423100007334), human_duration(1.5), human_duration(0.0000123)
+    ('500 ms', '1.5 s', '12.3 µs')
+    """
+    s = abs(seconds)
+    for limit, scale, unit in ((1e-6, 1e9, "ns"), (1e-3, 1e6, "µs"), (1.0, 1e3, "ms")):
+        if s < limit:
+            return f"{seconds * scale:.3g} {unit}"
+    if s < 120:
+        return f"{seconds:.3g} s"
+    m, sec = divmod(int(round(s)), 60)
+    h, m = divmod(m, 60)
+    sign = "-" if seconds < 0 else ""
+    return f"{sign}{h}h{m:02d}m{sec:02d}s" if h else f"{sign}{m}m{sec:02d}s"
