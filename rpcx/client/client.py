@@ -144,6 +144,7 @@ class Client:
 
     @property
     def closed(self) -> bool:
+        """True once the connection is closed or closing: nothing more can be sent on it."""
         return self._closed
 
     @property
@@ -164,6 +165,7 @@ class Client:
             await asyncio.shield(self._done)
 
     async def wait_closed(self) -> None:
+        """Wait until the connection is closed (by either side)."""
         if self._done is not None:
             await asyncio.shield(self._done)
 
@@ -183,7 +185,7 @@ class Client:
             if type(ev) is ResponseReceived:
                 fut = ev.token
                 if not fut.done():
-                    fut.set_result(ev.message)
+                    fut.set_result(ev)
                 return
         self._handle_events(events)
 
@@ -192,7 +194,7 @@ class Client:
             if type(ev) is ResponseReceived:
                 fut = ev.token
                 if not fut.done():
-                    fut.set_result(ev.message)
+                    fut.set_result(ev)
             elif type(ev) is PushReceived:
                 self._push(ev.message)
             elif type(ev) is HeartbeatAnswered:
@@ -339,8 +341,8 @@ class Client:
             payload=payload,
         )
 
-    async def _send(self, seq: int, frame: bytes, fut: asyncio.Future[Message], timeout: float | None,
-                    what: str) -> Message:
+    async def _send(self, seq: int, frame: bytes, fut: asyncio.Future[ResponseReceived], timeout: float | None,
+                    what: str) -> ResponseReceived:
         """Write a call's frame and wait for its reply; a timeout or a cancellation forgets the seq."""
         if self._closed or self._transport is None:
             self._conn.forget(seq)  # type: ignore[union-attr]
@@ -369,12 +371,12 @@ class Client:
             raise CallTimeoutError(f"call {what} to {self.address} timed out after {human_duration(timeout)}")
         return res
 
-    def _expire(self, seq: int, fut: asyncio.Future[Message], what: str, timeout: float) -> None:
+    def _expire(self, seq: int, fut: asyncio.Future[ResponseReceived], what: str, timeout: float) -> None:
         if not fut.done():
             self._conn.forget(seq)  # type: ignore[union-attr]
             fut.set_exception(CallTimeoutError(f"call {what} to {self.address} timed out after {human_duration(timeout)}"))
 
-    def _new_call(self) -> tuple[RpcxConnection, asyncio.Future[Message]]:
+    def _new_call(self) -> tuple[RpcxConnection, asyncio.Future[ResponseReceived]]:
         conn = self._conn
         if conn is None or self._closed:
             raise self._closed_error()
@@ -398,7 +400,7 @@ class Client:
                 raise self._closed_error()
             self._write(frame)
             return msg
-        return await self._send(seq, frame, fut, timeout, f"{msg.service_path}.{msg.service_method}")
+        return (await self._send(seq, frame, fut, timeout, f"{msg.service_path}.{msg.service_method}")).message
 
     async def send_frame(self, frame: bytes | bytearray, *, timeout: float | None = None) -> Message | None:
         """Forward a whole request frame received elsewhere, unchanged but for its seq (a proxy's
@@ -411,7 +413,7 @@ class Client:
                 raise self._closed_error()
             self._write(out)
             return None
-        return await self._send(seq, out, fut, timeout, f"frame seq {seq}")  # type: ignore[arg-type]
+        return (await self._send(seq, out, fut, timeout, f"frame seq {seq}")).message  # type: ignore[arg-type]
 
     async def call(
         self,
@@ -442,15 +444,16 @@ class Client:
             service_path, service_method, payload, serialize_type=ser, metadata=metadata,
             compress_type=option.compress_type if compress_type is None else compress_type, token=fut,
         )
-        res = await self._send(seq, frame, fut, option.default_timeout if timeout is None else timeout,
-                               f"{service_path}.{service_method}")
-        if res.status or res.metadata:
-            return self._decode_reply(res, reply_type, response_metadata)
-        if not res.payload:
+        ev = await self._send(seq, frame, fut, option.default_timeout if timeout is None else timeout,
+                              f"{service_path}.{service_method}")
+        if not ev.plain:
+            return self._decode_reply(ev.message, reply_type, response_metadata)
+        payload = ev.frame[ev.payload_offset:]
+        if not payload:
             return _zero_reply(reply_type)
         try:
-            return codec.decode(res.payload, reply_type) if res.serialize_type == ser else \
-                self.codecs.get(res.serialize_type).decode(res.payload, reply_type)
+            return codec.decode(payload, reply_type) if ev.serialize_type == ser else \
+                self.codecs.get(ev.serialize_type).decode(payload, reply_type)
         except CodecError:
             raise
         except Exception as exc:  # noqa: BLE001

@@ -30,13 +30,17 @@ class ServiceDiscovery(Protocol):
     release whatever the watch holds. XClient calls ``watch()`` on its first call, not before.
     """
 
-    def get_services(self) -> list[KVPair]: ...
+    def get_services(self) -> list[KVPair]:
+        """The servers known now, as ``KVPair(key='network@addr', value=metadata)``."""
 
-    def watch(self) -> AsyncIterator[list[KVPair]] | None: ...
+    def watch(self) -> AsyncIterator[list[KVPair]] | None:
+        """An async iterator of the whole list on every change, or None when it never changes."""
 
-    def clone(self, service_path: str) -> "ServiceDiscovery": ...
+    def clone(self, service_path: str) -> "ServiceDiscovery":
+        """A discovery of the same registry for another service path."""
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Stop watching and release the registry connection."""
 
 
 class Peer2PeerDiscovery:
@@ -50,15 +54,19 @@ class Peer2PeerDiscovery:
         self._pairs = [KVPair(server, metadata)]
 
     def get_services(self) -> list[KVPair]:
+        """The one server."""
         return list(self._pairs)
 
     def watch(self) -> None:
+        """None: a fixed server never changes (Go returns a nil channel)."""
         return None
 
     def clone(self, service_path: str) -> "Peer2PeerDiscovery":
+        """The same discovery: one fixed server serves every service path."""
         return self
 
     async def aclose(self) -> None:
+        """Nothing to release."""
         return None
 
 
@@ -75,9 +83,11 @@ class MultipleServersDiscovery:
         self._watchers: list[asyncio.Queue[list[KVPair]]] = []
 
     def get_services(self) -> list[KVPair]:
+        """The current list of servers."""
         return list(self._pairs)
 
     def update(self, pairs: Iterable[KVPair]) -> None:
+        """Replace the list; every watcher receives the new one."""
         self._pairs = list(pairs)
         for q in self._watchers:
             q.put_nowait(list(self._pairs))
@@ -95,9 +105,11 @@ class MultipleServersDiscovery:
         return len(self._watchers)
 
     def clone(self, service_path: str) -> "MultipleServersDiscovery":
+        """A discovery with the same servers, for another service path (Go's ``Clone``)."""
         return MultipleServersDiscovery(self._pairs)
 
     async def aclose(self) -> None:
+        """Nothing to release: the list lives in memory."""
         return None
 
 

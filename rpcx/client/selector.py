@@ -81,6 +81,7 @@ class Outcome(enum.Enum):
 
     @property
     def retryable(self) -> bool:
+        """Whether Go's fail modes try again after this outcome (dial and connection errors only)."""
         return self in (Outcome.DIAL_ERROR, Outcome.CONNECTION_ERROR)
 
 
@@ -91,9 +92,11 @@ class Selector(Protocol):
     XClient then tells it how every attempt ended (``latency`` in seconds, dial included).
     """
 
-    def select(self, call: Call) -> str | None: ...
+    def select(self, call: Call) -> str | None:
+        """The key of the server for ``call``, or None when no server fits."""
 
-    def update_server(self, servers: dict[str, str]) -> None: ...
+    def update_server(self, servers: dict[str, str]) -> None:
+        """The servers changed: ``{key: metadata}`` after state and group filtering."""
 
 
 def filter_servers(pairs: list[KVPair], group: str = "") -> dict[str, str]:
@@ -124,11 +127,13 @@ class RandomSelector:
         self._keys: list[str] = list(servers or {})
 
     def select(self, call: Call) -> str | None:
+        """A server chosen uniformly at random, or None when there is none."""
         if not self._keys:
             return None
         return random.choice(self._keys)
 
     def update_server(self, servers: dict[str, str]) -> None:
+        """Use this server list from now on."""
         self._keys = list(servers)
 
 
@@ -144,6 +149,7 @@ class RoundRobinSelector:
         self._i = 0
 
     def select(self, call: Call) -> str | None:
+        """The next server in turn, or None when there is none."""
         if not self._keys:
             return None
         key = self._keys[self._i % len(self._keys)]
@@ -151,6 +157,7 @@ class RoundRobinSelector:
         return key
 
     def update_server(self, servers: dict[str, str]) -> None:
+        """Use this server list from now on."""
         self._keys = list(servers)
 
 

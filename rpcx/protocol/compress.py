@@ -35,12 +35,14 @@ class GzipCompressor:
         self.level = level
 
     def zip(self, data: bytes) -> bytes:
+        """``data`` gzipped."""
         c = zlib.compressobj(self.level, zlib.DEFLATED, 31)
         return c.compress(data) + c.flush()
 
     def unzip(self, data: bytes, limit: int) -> bytes:
         # Go's gzip.Reader is multistream: concatenated members inflate to their concatenation, and
         # bytes after a member that do not start another member are an error, not silently dropped.
+        """``data`` inflated; more than ``limit`` bytes (when ``limit`` > 0) raises DecompressedTooLargeError."""
         parts: list[bytes] = []
         size = 0
         rest = bytes(data)

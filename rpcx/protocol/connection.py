@@ -58,6 +58,7 @@ from .message import (
     encode_route,
     make_response,
     parse_frame,
+    peek_route,
 )
 from .compress import compress as _compress
 
@@ -79,6 +80,7 @@ __all__ = [
 
 _HEAD = struct.Struct(">BBBBQI")
 _U32 = struct.Struct(">I")
+_MISSING: Any = object()
 
 
 class Role(enum.Enum):
@@ -142,14 +144,49 @@ class HeartbeatReceived(Event):
 class ResponseReceived(Event):
     """Client role: the reply to the call sent with seq ``seq``; ``token`` is what the caller gave
     :meth:`RpcxConnection.send_call` (an asyncio future, say). Error replies come here too
-    (``message.error``)."""
+    (``message.error``).
 
-    __slots__ = ("seq", "token", "message")
+    A plain reply (status normal, no metadata, not compressed: nearly every reply) is not parsed
+    into a :class:`Message` unless ``message`` is asked for: ``payload`` and ``serialize_type`` are
+    read straight from the frame. ``plain`` says which kind this is.
+    """
 
-    def __init__(self, seq: int, token: Any, message: Message) -> None:
+    __slots__ = ("seq", "token", "plain", "frame", "payload_offset", "serialize_type", "_message")
+
+    def __init__(self, seq: int, token: Any, message: Message | None = None, *, frame: bytes = b"",
+                 payload_offset: int = 0, serialize_type: int = 0) -> None:
         self.seq = seq
         self.token = token
-        self.message = message
+        self._message = message
+        #: status normal, no metadata, uncompressed: ``payload`` is the frame's tail
+        self.plain = message is None
+        self.frame = frame
+        self.payload_offset = payload_offset
+        self.serialize_type = message.serialize_type if message is not None else serialize_type
+
+    @property
+    def message(self) -> Message:
+        """The whole reply as a :class:`Message` (parsed on first use for a plain reply)."""
+        m = self._message
+        if m is None:
+            m = self._message = parse_frame(self.frame)
+        return m
+
+    @property
+    def payload(self) -> bytes:
+        """The reply payload (decompressed)."""
+        m = self._message
+        return m.payload if m is not None else self.frame[self.payload_offset:]
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not ResponseReceived:
+            return NotImplemented
+        return (self.seq, self.token, self.message) == (other.seq, other.token, other.message)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ResponseReceived(seq={self.seq!r}, token={self.token!r}, message={self.message!r})"
 
 
 class PushReceived(Event):
@@ -264,6 +301,7 @@ class RpcxConnection:
         "_pending",
         "_out",
         "_heartbeat",
+        "_routes",
     )
 
     def __init__(
@@ -306,6 +344,8 @@ class RpcxConnection:
         self._next_seq = 0
         self._pending: dict[int, Any] = {}
         self._out: list[bytes] = []
+        #: (service path, method) -> its encoded route sections, for send_call
+        self._routes: dict[tuple[str, str], bytes] = {}
         self._heartbeat = (
             HeartbeatSchedule(heartbeat_interval, heartbeat_max_wait, now) if heartbeat_interval is not None else None
         )
@@ -327,6 +367,7 @@ class RpcxConnection:
         return len(self._pending)
 
     def statistics(self) -> ConnectionStatistics:
+        """A frozen snapshot of the connection's counters."""
         return ConnectionStatistics(self.state, len(self._pending), self.outstanding, self._decoder.buffered,
                                     self.frames_received, self.late_responses)
 
@@ -355,9 +396,23 @@ class RpcxConnection:
         if frames:
             self.last_received = now
             self.frames_received += len(frames)
+            client = self.role is Role.CLIENT
+            pending = self._pending
             for frame in frames:
                 if self.state is State.CLOSED:
                     break
+                if client:
+                    # a plain reply (Response, no heartbeat or compression bits, no metadata) is
+                    # matched from its header alone; anything else is parsed whole below
+                    head = peek_route(frame)
+                    if head is not None and (head[1] & 0xDC) == 0x80 and not head[5]:
+                        token = pending.pop(head[3], _MISSING)
+                        if token is _MISSING:
+                            self.late_responses += 1
+                        else:
+                            events.append(ResponseReceived(head[3], token, None, frame=frame,
+                                                           payload_offset=head[6], serialize_type=head[2] >> 4))
+                        continue
                 self._frame(frame, events)
         if error is not None and self.state is not State.CLOSED:
             events.append(self._terminate(error, str(error)))
@@ -513,7 +568,12 @@ class RpcxConnection:
             payload = _compress(compress_type, payload)
         else:
             compress_type = 0
-        route = encode_route(service_path, service_method)
+        key = (service_path, service_method)
+        route = self._routes.get(key)
+        if route is None:
+            if len(self._routes) >= 1024:  # callers naming endless methods must not grow it for ever
+                self._routes.clear()
+            route = self._routes[key] = encode_route(service_path, service_method)
         meta = encode_metadata(metadata) if metadata else b""
         flags = (0x20 if oneway else 0) | ((compress_type & 0x7) << 2)
         frame = b"".join((

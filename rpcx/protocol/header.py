@@ -113,35 +113,43 @@ class FrameHeader:
     # -- derived fields ---------------------------------------------------------------------------
     @property
     def is_request(self) -> bool:
+        """True for a Request frame."""
         return not self.flags & 0x80
 
     @property
     def heartbeat(self) -> bool:
+        """The heartbeat bit."""
         return bool(self.flags & 0x40)
 
     @property
     def oneway(self) -> bool:
+        """The oneway bit: the sender expects no reply."""
         return bool(self.flags & 0x20)
 
     @property
     def compress_type(self) -> int:
+        """The payload's compress type (0: none)."""
         return (self.flags >> 2) & 0x7
 
     @property
     def status(self) -> int:
+        """The message status (1: error)."""
         return self.flags & 0x3
 
     @property
     def serialize_type(self) -> int:
+        """The payload's serialize type."""
         return self.serialize_byte >> 4
 
     @property
     def service_path(self) -> str:
+        """The service path, decoded from the route."""
         (k,) = _U32.unpack_from(self.route, 0)
         return self.route[4 : 4 + k].decode("utf-8", "surrogateescape")
 
     @property
     def service_method(self) -> str:
+        """The service method, decoded from the route."""
         (k,) = _U32.unpack_from(self.route, 0)
         return self.route[8 + k :].decode("utf-8", "surrogateescape")
 

@@ -62,9 +62,11 @@ class HeartbeatSchedule:
         return self._sent_at
 
     def due(self, now: float) -> bool:
+        """Whether a heartbeat should be sent at ``now`` (none is awaiting its echo)."""
         return self._waiting is None and now >= self._next
 
     def sent(self, seq: int, now: float) -> None:
+        """Record that heartbeat ``seq`` was sent at ``now``."""
         self._waiting = seq
         self._sent_at = now
         self._next = now + self.interval
@@ -77,6 +79,7 @@ class HeartbeatSchedule:
         return False
 
     def expired(self, now: float) -> bool:
+        """Whether the heartbeat awaiting its echo has waited longer than ``max_wait``."""
         return self._waiting is not None and now - self._sent_at > self.max_wait
 
     def next_deadline(self) -> float:

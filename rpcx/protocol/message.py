@@ -112,6 +112,7 @@ class Message:
     # -- derived views -------------------------------------------------------------------------
     @property
     def is_response(self) -> bool:
+        """True for a Response frame (flags bit 7)."""
         return self.message_type == MessageType.RESPONSE
 
     @property

@@ -289,10 +289,12 @@ class ServerConnection(asyncio.Protocol):
     # Reading stops for either of two reasons, and resumes only when neither holds: the server
     # holds it (at its concurrency bound, or shutting down), or the peer is not reading its replies.
     def pause(self) -> None:
+        """Stop reading from this client (the server is at its bound, or shutting down)."""
         self._paused = True
         self._update_reading()
 
     def resume(self) -> None:
+        """Read from this client again (unless it is not reading its replies)."""
         self._paused = False
         self._update_reading()
 
@@ -368,6 +370,7 @@ class ServerConnection(asyncio.Protocol):
             self.transport.close()
 
     def abort(self) -> None:
+        """Close at once, dropping what was not written yet."""
         self.closing = True
         if self.transport is not None:
             self.transport.abort()

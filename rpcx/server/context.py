@@ -140,14 +140,17 @@ class Context:
 
     @property
     def service_path(self) -> str:
+        """The service the call is for (Go's ``ServicePath``)."""
         return self.request.service_path
 
     @property
     def service_method(self) -> str:
+        """The method as named on the wire (Go's ``ServiceMethod``)."""
         return self.request.service_method
 
     @property
     def seq(self) -> int:
+        """The request's seq (the reply carries the same)."""
         return self.request.seq
 
     @property
@@ -157,6 +160,7 @@ class Context:
 
     @property
     def auth_token(self) -> str | None:
+        """The caller's ``__AUTH`` token, or None."""
         return self.request.metadata.get("__AUTH")
 
     def time_remaining(self) -> float | None:

@@ -102,6 +102,7 @@ class PluginContainer:
         self.per_call = any(getattr(self, hook) for hook in PER_CALL_HOOKS)
 
     def add(self, plugin: Any) -> None:
+        """Add a plugin; its hooks run after those of plugins added before it."""
         for hook in HOOKS:
             fn = getattr(plugin, hook, None)
             if hook not in ASYNC_HOOKS and callable(fn) and inspect.iscoroutinefunction(fn):
@@ -117,6 +118,7 @@ class PluginContainer:
         self._update()
 
     def remove(self, plugin: Any) -> None:
+        """Remove a plugin and all its hooks."""
         self.plugins.remove(plugin)
         for hook in HOOKS:
             fn = getattr(plugin, hook, None)

@@ -203,6 +203,7 @@ class Server(Dispatcher):
         await self.wait_closed()
 
     async def wait_closed(self) -> None:
+        """Wait until the server has closed (after :meth:`shutdown` or :meth:`close`)."""
         if self._closed is not None:
             await self._closed.wait()
 
@@ -260,6 +261,7 @@ class Server(Dispatcher):
         log.info("server closed")
 
     def unregister_all(self) -> None:
+        """Take every service out of the registries (the ``unregister`` hooks), as Go's ``UnregisterAll``."""
         for name in list(self.services):
             for h in self.plugins.unregister:
                 try:
@@ -274,6 +276,7 @@ class Server(Dispatcher):
         await self.shutdown()
 
     async def aclose(self) -> None:
+        """Shut down gracefully (:meth:`shutdown`)."""
         await self.shutdown()
 
     # -- push -----------------------------------------------------------------------------------
@@ -321,6 +324,7 @@ class Server(Dispatcher):
 
     @property
     def active_connections(self) -> list[ServerConnection]:
+        """The connections that are still open."""
         return [c for c in self.connections if not c.closed]
 
     # -- connection callbacks -------------------------------------------------------------------

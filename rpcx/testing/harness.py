@@ -74,6 +74,7 @@ class TransportCase:
     half_close: bool = True
 
     def option(self, **kwargs: Any) -> Option:
+        """A client ``Option`` for this case (its TLS settings, the suite's connect timeout)."""
         return Option(tls=self.client_tls, server_hostname=self.server_hostname, connect_timeout=WAIT, **kwargs)
 
 

@@ -290,3 +290,19 @@ def test_frame_header_agrees_with_the_parser_and_refuses_lying_lengths() -> None
         FrameHeader.parse(bytes(lying))
     with pytest.raises(BadMagicError):
         FrameHeader.parse(b"\x09" + frame[1:])
+
+
+def test_a_plain_reply_is_matched_from_its_header_and_parsed_only_on_demand() -> None:
+    client, server = pair()
+    _, data = call(client, token="t")
+    [req] = server.receive_data(data, 0.0)
+    reply = server.send_response(req.message, REPLY)  # type: ignore[attr-defined]
+    [ev] = client.receive_data(reply, 0.0)
+    assert isinstance(ev, ResponseReceived) and ev.plain and ev._message is None
+    assert (ev.payload, ev.serialize_type) == (REPLY, SerializeType.MSGPACK)
+    assert ev.message == parse_frame(reply)
+    # replies with metadata, an error or compression are parsed whole
+    _, data = call(client, token="u")
+    [req] = server.receive_data(data, 0.0)
+    [err] = client.receive_data(server.send_response(req.message, error="no"), 0.0)  # type: ignore[attr-defined]
+    assert not err.plain and err.message.error == "no"  # type: ignore[attr-defined]

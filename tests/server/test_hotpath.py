@@ -541,3 +541,39 @@ async def test_a_codec_that_returns_no_bytes_gets_an_error_reply_not_a_broken_fr
             assert await c.call("E", "Echo", b"ok", serialize_type=0, timeout=5) == b"ok"
     finally:
         await srv.close()
+
+
+@pytest.mark.skipif(_accel_c() is None, reason="rpcx._speedups is not built")
+def test_deleting_a_hot_slot_from_python_cannot_crash_the_c_path() -> None:
+    """Python code may try to delete the slots the C fast path reads; the type refuses, and a
+    handler doing so mid-call gets an AttributeError back as its error reply, not a segfault."""
+    c = _accel_c()
+    hot = c.HotCall()
+    for slot in ("frame", "connection", "ctx"):
+        with pytest.raises(AttributeError, match="cannot be deleted"):
+            delattr(hot, slot)
+
+    def handler(a: bytes) -> bytes:
+        del hot.ctx
+        return a
+
+    out = c.handle_plain(request(), table(handler), hot, Conn())
+    assert isinstance(out[0], AttributeError) and out[1] is True
+    assert hot.frame is None and hot.ctx is None
+
+
+@impl
+async def test_a_method_taking_ctx_is_served_with_a_lazy_context(handle_plain: Any) -> None:
+    from rpcx.server.context import _FrameContext
+
+    seen = {}
+
+    def handler(ctx: Any, a: bytes) -> bytes:
+        seen["md"] = ctx.metadata
+        seen["same"] = current_context() is ctx
+        ctx.response_metadata["x"] = "1"
+        return a
+
+    out = handle_plain(request(metadata={"k": "v"}), table(handler, make_ctx=_FrameContext), hot_call(), Conn())
+    assert seen == {"md": {"k": "v"}, "same": True}
+    assert out[0].reply_metadata == {"x": "1"} and out[1] == b"AB"

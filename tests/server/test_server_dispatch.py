@@ -389,3 +389,27 @@ async def test_protobuf_hot_path_specialised_codec_keeps_the_generic_rules(serve
         res = await c.send_raw(bad, timeout=WAIT)
         assert res.status == MessageStatusType.ERROR and res.error
         assert (await c.call("Calc", "Mul", PbArgs(A=2, B=3), PbReply, serialize_type=pb)).C == 6
+
+
+async def test_error_text_is_what_the_handler_wrote_and_failures_are_logged_once(server_factory, caplog) -> None:
+    """``raise KeyError(f"item {sku!r} not found")`` reaches the caller as written (str(KeyError)
+    would add quotes); a failing method is logged at WARNING with a traceback, once, not per call."""
+    import logging
+
+    from rpcx import ServiceError
+
+    class Shop:
+        def find(self, args: dict) -> dict:
+            raise KeyError(f"item {args['sku']!r} not found")
+
+    caplog.set_level(logging.WARNING, "rpcx.server")
+    srv, addr = await server_factory(register=False)
+    srv.register(Shop())
+    async with await Client.connect(addr) as c:
+        for _ in range(20):
+            with pytest.raises(ServiceError) as err:
+                await c.call("Shop", "Find", {"sku": "nope"}, dict)
+            assert str(err.value) == "item 'nope' not found"
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "Shop.Find" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].exc_info is not None
+    assert "item 'nope' not found" in warnings[0].getMessage()
