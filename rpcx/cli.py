@@ -24,7 +24,6 @@ import base64
 import binascii
 import importlib
 import json
-import signal
 import ssl
 import sys
 from datetime import datetime, timedelta
@@ -181,12 +180,7 @@ async def _serve(a: argparse.Namespace) -> int:
     except (OSError, ValueError, RpcxError) as exc:
         return fail("rpcx serve", f"cannot listen on {a.address}", exc)
     print(f"serving {address}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.shutdown(timeout=10)
+    await server.run_until_signalled(timeout=10)
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import ssl
 import sys
 from pathlib import Path
@@ -85,12 +84,7 @@ async def main(argv: list[str] | None = None) -> int:
         return fail(PROG, f"cannot listen on {opts.address}", exc)
     print(f"serving {address}", flush=True)
 
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.shutdown(timeout=10)
+    await server.run_until_signalled(timeout=10)
     return 0
 
 

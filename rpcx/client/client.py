@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Any, Callable
 
+from .._deadline_timer import DeadlineTimer
 from ..codec.base import CodecRegistry
 from ..errors import (
     CallTimeoutError,
@@ -108,8 +109,7 @@ class Client:
         self._closed = False
         self._close_reason: BaseException | None = None
         self._done: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer: DeadlineTimer | None = None
         self._push_tasks: set[asyncio.Task[Any]] = set()
         #: frames written in this loop turn after its first (see _write); None: nothing written yet
         self._wbuf: list[bytes | bytearray] | None = None
@@ -251,7 +251,6 @@ class Client:
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         conn = self._conn
         if conn is not None:
             reason = self._close_reason or exc
@@ -264,24 +263,15 @@ class Client:
 
     # -- the one timer ----------------------------------------------------------------------------
     def _arm_timer(self) -> None:
-        """Keep one loop timer at the connection's next deadline. Deadlines only move later with
-        traffic, so the timer is moved only when the new one is earlier (or there is none); a timer
-        that fires early just asks the connection again."""
+        """Keep the one loop timer at the connection's next deadline (see DeadlineTimer)."""
         conn, loop = self._conn, self._loop
         if conn is None or loop is None or self._closed:
             return
-        t = conn.get_timer()
-        if t is None:
-            return
-        if self._timer is not None:
-            if self._timer_at is not None and self._timer_at <= t:
-                return
-            self._timer.cancel()
-        self._timer_at = t
-        self._timer = loop.call_at(t, self._on_timer)
+        if self._timer is None:
+            self._timer = DeadlineTimer(loop, self._on_timer)
+        self._timer.arm(conn.get_timer())
 
     def _on_timer(self) -> None:
-        self._timer = self._timer_at = None
         conn, loop = self._conn, self._loop
         if conn is None or loop is None or self._closed:
             return

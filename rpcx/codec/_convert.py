@@ -619,3 +619,45 @@ class Converter:
         if base in (int, float, str, bytes, bool):
             return base()
         return None
+
+
+class TreeCodec:
+    """The decoding half shared by the codecs that go through a plain tree (JSON, MessagePack): a
+    subclass supplies ``_tree(data)`` (bytes to a tree, with its codec's error texts) and ``_conv``
+    (the :class:`Converter` for its codec).
+
+    >>> from rpcx.codec.json import JSONCodec
+    >>> JSONCodec().decoder_for(dict)(b'{"A": 1}')
+    {'A': 1}
+    """
+
+    _conv: Converter
+
+    def _tree(self, data: bytes) -> Any:
+        raise NotImplementedError
+
+    def decode(self, data: bytes, into: Any = None) -> Any:
+        """A value of hint ``into`` from the payload (a plain tree when None); ``EOF`` for an empty payload."""
+        if not data and into is None:
+            return None
+        return self._conv.from_wire(self._tree(data), into)
+
+    def decoder_for(self, into: Any) -> Callable[[bytes], Any] | None:
+        """A decode function specialised to ``into`` (the server's hot path); None without a type."""
+        if into is None or into is Any or into is object:
+            return None
+        fn = self._conv.dec_fn(into)
+        from_wire, tree = self._conv.from_wire, self._tree
+
+        def decode(data: bytes) -> Any:
+            t = tree(data)
+            try:
+                return fn(t)
+            except Exception:  # noqa: BLE001 - let the generic path build the error with its context
+                return from_wire(t, into)
+
+        return decode
+
+    def encoder_for(self, hint: Any) -> Callable[[Any], bytes] | None:
+        """None: ``encode`` already goes straight to the compiled function of the value's type."""
+        return None

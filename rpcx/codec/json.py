@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import CodecError
-from ._convert import Converter
+from ._convert import Converter, TreeCodec
 
 __all__ = ["JSONCodec"]
 
@@ -33,7 +33,7 @@ def _go_escape(s: str) -> str:
     return s
 
 
-class JSONCodec:
+class JSONCodec(TreeCodec):
     """Go's ``encoding/json``: compact, no trailing newline, HTML-safe escapes.
 
     >>> JSONCodec().encode({"A": 10, "B": 20})
@@ -75,29 +75,3 @@ class JSONCodec:
                 if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
                     raise CodecError("unexpected EOF") from None  # Go's text for a value cut short
             raise CodecError(f"json: {exc}") from None
-
-    def decode(self, data: bytes, into: Any = None) -> Any:
-        """A value of hint ``into`` from JSON bytes (a plain tree when None); ``EOF`` for an empty payload."""
-        if not data and into is None:
-            return None
-        return self._conv.from_wire(self._tree(data), into)
-
-    def decoder_for(self, into: Any) -> Callable[[bytes], Any] | None:
-        """A decode function specialised to ``into`` (the server's hot path); None without a type."""
-        if into is None or into is Any or into is object:
-            return None
-        fn = self._conv.dec_fn(into)
-        from_wire, tree = self._conv.from_wire, self._tree
-
-        def decode(data: bytes) -> Any:
-            t = tree(data)
-            try:
-                return fn(t)
-            except Exception:  # noqa: BLE001 - let the generic path build the error with its context
-                return from_wire(t, into)
-
-        return decode
-
-    def encoder_for(self, hint: Any) -> Callable[[Any], bytes] | None:
-        """None: :meth:`encode` already goes straight to the compiled function of the value's type."""
-        return None

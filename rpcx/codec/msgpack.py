@@ -14,7 +14,7 @@ from typing import Any, Callable
 import msgpack
 
 from ..errors import CodecError
-from ._convert import F32, Converter
+from ._convert import F32, Converter, TreeCodec
 
 __all__ = ["MsgpackCodec"]
 
@@ -57,7 +57,7 @@ def _pack_slow(o: Any, out: bytearray, packb: Callable[[Any], bytes]) -> None:
         out += packb(o)
 
 
-class MsgpackCodec:
+class MsgpackCodec(TreeCodec):
     """vmihailenco/msgpack v5 compatible: maps keyed by exact field names, bytes as bin.
 
     >>> MsgpackCodec().encode({"A": 10, "B": 20}).hex()
@@ -105,29 +105,3 @@ class MsgpackCodec:
             if "incomplete input" in str(exc):
                 raise CodecError("EOF") from None  # vmihailenco/msgpack's text for a value cut short
             raise CodecError(f"msgpack: {exc}") from None
-
-    def decode(self, data: bytes, into: Any = None) -> Any:
-        """A value of hint ``into`` from MessagePack bytes (a plain tree when None); ``EOF`` for an empty payload."""
-        if not data and into is None:
-            return None
-        return self._conv.from_wire(self._tree(data), into)
-
-    def decoder_for(self, into: Any) -> Callable[[bytes], Any] | None:
-        """A decode function specialised to ``into`` (the server's hot path); None without a type."""
-        if into is None or into is Any or into is object:
-            return None
-        fn = self._conv.dec_fn(into)
-        from_wire, tree = self._conv.from_wire, self._tree
-
-        def decode(data: bytes) -> Any:
-            t = tree(data)
-            try:
-                return fn(t)
-            except Exception:  # noqa: BLE001 - let the generic path build the error with its context
-                return from_wire(t, into)
-
-        return decode
-
-    def encoder_for(self, hint: Any) -> Callable[[Any], bytes] | None:
-        """None: :meth:`encode` already goes straight to the compiled function of the value's type."""
-        return None

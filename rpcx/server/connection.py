@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import CallTimeoutError, ConnectionClosedError, ConnectionTimeoutError
 from ..protocol.connection import (
@@ -26,6 +26,7 @@ from ..protocol.connection import (
     RpcxConnection,
     State,
 )
+from .._deadline_timer import DeadlineTimer
 from .context import hot_call
 from .hotpath import serve_read
 from .sniff import ProtocolSpec, sniff
@@ -62,11 +63,12 @@ class ServerConnection(asyncio.Protocol):
         self._max_len = self.rpx.max_message_length
         self._loop: asyncio.AbstractEventLoop | None = None
         self._batch: list[bytes] | None = None
+        #: the list the fast path gathers a read's other writes in (reused; empty between reads)
+        self._read_batch: list[bytes] = []
         self._close_requested = False
         #: how rpx ended the connection during the read being handled: "close", "abort" or None
         self._end: str | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer: DeadlineTimer | None = None
         self._paused = False
         self._write_blocked = False
         self._reading_paused = False
@@ -76,6 +78,8 @@ class ServerConnection(asyncio.Protocol):
         self._sniffed = b""
         #: the protocol that claimed the connection, when it is not rpcx
         self.handler: asyncio.Protocol | None = None
+        #: where reads go instead of rpcx: the sniffer, then another protocol's handler; or None
+        self._divert: Callable[[bytes], None] | None = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -88,7 +92,7 @@ class ServerConnection(asyncio.Protocol):
         self.server._connection_made(self)
         if self.server._protocols and not self.closing:
             # other protocols share the port: the first bytes decide (reads go to sniff until then)
-            self.data_received = self._sniff  # type: ignore[method-assign]
+            self._divert = self._sniff
         self._arm_timer()  # the read timeout runs from the accept
 
     # -- protocol selection (rpcx.server.sniff) -----------------------------------------------
@@ -101,7 +105,7 @@ class ServerConnection(asyncio.Protocol):
             self._arm_timer()
 
     def _stop_sniffing(self) -> None:
-        self.__dict__.pop("data_received", None)  # reads go to the rpcx path again
+        self._divert = None  # reads go to the rpcx path again
         self._sniffed = b""
         self.rpx.partial_since = None
 
@@ -110,15 +114,19 @@ class ServerConnection(asyncio.Protocol):
         connection stays the server's (shutdown, connection hooks); rpx's timeouts stop applying."""
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         self.rpx.read_timeout = self.rpx.frame_timeout = None
         handler = self.handler = spec.factory(self)
         log.debug("connection from %s speaks %s", self.peer, spec.name)
-        self.data_received = handler.data_received  # type: ignore[method-assign]
+        self._divert = handler.data_received
         handler.connection_made(self.transport)  # type: ignore[arg-type]
         handler.data_received(first)
 
     def data_received(self, data: bytes) -> None:
+        if self._divert is not None:
+            # the connection's first bytes are still being sniffed, or another protocol has it
+            # (an attribute, not a swapped method: uvloop binds data_received once per connection)
+            self._divert(data)
+            return
         server = self.server
         if (
             # Dispatcher._fast_enabled and Server._at_capacity, inlined: this runs once per read
@@ -131,7 +139,7 @@ class ServerConnection(asyncio.Protocol):
             and self.rpx.partial_since is None
             and (server.max_concurrent_calls <= 0 or server._inflight < server.max_concurrent_calls)
         ):
-            batch: list[bytes] = []
+            batch = self._read_batch  # empty: what handlers write during the read gathers here
             self._batch = batch
             try:
                 out = serve_read(data, server._routes, self.hot, self, server._finish_plain, self._max_len)
@@ -139,9 +147,12 @@ class ServerConnection(asyncio.Protocol):
                 self._batch = None
             if out is not None:
                 # the read was only plain requests, now answered (rpcx.server.hotpath.serve_read)
-                if out:
-                    batch.append(out)
-                self._flush(batch)
+                if batch:
+                    if out:
+                        batch.append(out)
+                    self._flush(batch)
+                elif out and not self.closed:
+                    self.transport.write(out)  # type: ignore[union-attr]
                 if self.rpx.read_timeout is not None:
                     self.rpx.last_received = self._loop.time()  # type: ignore[union-attr]
                 if self._close_requested:
@@ -230,7 +241,6 @@ class ServerConnection(asyncio.Protocol):
         self.closing = True
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         if self.rpx.state is not State.CLOSED:
             self.rpx.close(str(exc) if exc else "closed")
         self._wake_drainers()
@@ -240,22 +250,14 @@ class ServerConnection(asyncio.Protocol):
 
     # -- the one timer ----------------------------------------------------------------------------
     def _arm_timer(self) -> None:
-        """Keep one loop timer at rpx's next deadline. Deadlines only move later with traffic, so
-        the timer moves only when the new one is earlier; one that fires early asks rpx again."""
+        """Keep the one loop timer at rpx's next deadline (see DeadlineTimer)."""
         if self.closed or self._loop is None:
             return
-        t = self.rpx.get_timer()
-        if t is None:
-            return
-        if self._timer is not None:
-            if self._timer_at is not None and self._timer_at <= t:
-                return
-            self._timer.cancel()
-        self._timer_at = t
-        self._timer = self._loop.call_at(t, self._on_timer)
+        if self._timer is None:
+            self._timer = DeadlineTimer(self._loop, self._on_timer)
+        self._timer.arm(self.rpx.get_timer())
 
     def _on_timer(self) -> None:
-        self._timer = self._timer_at = None
         if self.closed or self._loop is None:
             return
         self._handle_events(self.rpx.handle_timer(self._loop.time()))
@@ -273,10 +275,11 @@ class ServerConnection(asyncio.Protocol):
             self._arm_timer()
 
     def _flush(self, batch: list[bytes] | None) -> None:
-        if batch and self.transport is not None and not self.closed:
+        if batch:
             data = batch[0] if len(batch) == 1 else b"".join(batch)
             batch.clear()
-            self.transport.write(data)
+            if self.transport is not None and not self.closed:
+                self.transport.write(data)
 
     def write(self, frame: bytes) -> None:
         """Queue one whole frame; frames are never interleaved. While a read is being handled,

@@ -10,6 +10,7 @@ import asyncio
 import inspect
 import itertools
 import logging
+import signal
 import ssl as _ssl
 from typing import Any, Callable
 
@@ -201,6 +202,28 @@ class Server(Dispatcher):
         """Serve ``address`` until :meth:`shutdown` or :meth:`close`."""
         await self.start(address, **options)
         await self.wait_closed()
+
+    async def run_until_signalled(self, *, timeout: float = 10.0) -> bool:
+        """Serve until SIGINT or SIGTERM, then :meth:`shutdown` gracefully (calls in flight get up
+        to ``timeout`` seconds). What a server program's ``main`` does after :meth:`start`; returns
+        :meth:`shutdown`'s result.
+
+        >>> async def main():                                   # doctest: +SKIP
+        ...     server = Server(); server.register(Arith())
+        ...     print("serving", await server.start("tcp@127.0.0.1:8972"))
+        ...     await server.run_until_signalled()
+        """
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+        return await self.shutdown(timeout=timeout)
 
     async def wait_closed(self) -> None:
         """Wait until the server has closed (after :meth:`shutdown` or :meth:`close`)."""

@@ -7,7 +7,6 @@ samples, and the ``Types`` service (Echo, EchoItem). Run as a script it serves `
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -126,12 +125,7 @@ async def _serve(address: str) -> int:
     server.register_name("Types", Types())
     actual = await server.start(address)
     print(f"serving {actual}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.shutdown(timeout=10)
+    await server.run_until_signalled(timeout=10)
     return 0
 
 
