@@ -25,6 +25,7 @@ __all__ = [
     "ConnectionClosedError",
     "CallTimeoutError",
     "ConnectionTimeoutError",
+    "ReadTimeoutError",
     "NoServerAvailableError",
     "ClientClosedError",
     "RegistrationError",
@@ -126,6 +127,10 @@ class ConnectionClosedError(RpcxConnectionError):
 class ConnectionTimeoutError(RpcxConnectionError, TimeoutError):
     """A connection timed out as a whole: no frame for ``read_timeout``, a frame left incomplete
     for ``frame_timeout``, or a heartbeat not echoed within its wait."""
+
+
+class ReadTimeoutError(ConnectionTimeoutError):
+    """No whole frame arrived for ``read_timeout`` (an idle connection, closed gracefully)."""
 
 
 class CallTimeoutError(RpcxError, TimeoutError):

@@ -44,6 +44,7 @@ from ..errors import (
     ConnectionTimeoutError,
     LocalProtocolError,
     ProtocolError,
+    ReadTimeoutError,
     TruncatedFrameError,
 )
 from .constants import MAGIC, MessageType, SerializeType
@@ -508,7 +509,7 @@ class RpcxConnection:
             )
             return [self._terminate(err, str(err))]
         if self.read_timeout is not None and not self.outstanding and now - self.last_received >= self.read_timeout:
-            err = ConnectionTimeoutError(f"no request for {self.read_timeout:g}s (read timeout)")
+            err = ReadTimeoutError(f"no request for {self.read_timeout:g}s (read timeout)")
             return [self._terminate(err, str(err))]
         hb = self._heartbeat
         if hb is not None:

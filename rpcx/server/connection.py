@@ -15,7 +15,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import CallTimeoutError, ConnectionClosedError, ConnectionTimeoutError
+from ..errors import CallTimeoutError, ConnectionClosedError, ReadTimeoutError
 from ..protocol.connection import (
     ConnectionTerminated,
     EndOfStream,
@@ -209,7 +209,7 @@ class ServerConnection(asyncio.Protocol):
         if err is None:
             log.debug("connection from %s: %s", self.peer, ev.reason)
             self._end = "close"
-        elif isinstance(err, ConnectionTimeoutError) and "read timeout" in ev.reason:
+        elif isinstance(err, ReadTimeoutError):
             log.info("closing connection from %s: %s", self.peer, ev.reason)
             self._end = "close"
         else:
