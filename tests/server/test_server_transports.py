@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 from pathlib import Path
 
 import pytest
 from arith_service import Args, Reply
 
 from rpcx import Client, FailMode, Option, Peer2PeerDiscovery, RpcxConnectionError, RpcxError, XClient
+from rpcx.testing.harness import self_signed_cert
 
 #: generous bound for "this must happen": a hang check on a loaded machine, not a speed check
 WAIT = 10.0
@@ -72,48 +72,8 @@ async def test_tcp6_loopback(server_factory) -> None:
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("tls")
-    crt, key = d / "cert.pem", d / "key.pem"
-    try:
-        from cryptography import x509  # noqa: F401
-    except ImportError:
-        cmd = [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-days", "1",
-            "-keyout", str(key), "-out", str(crt),
-        ]
-        try:
-            subprocess.run(cmd, check=True, capture_output=True, timeout=60)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            pytest.skip(f"cannot make a test certificate: neither cryptography nor openssl works ({exc})")
-        return crt, key
-    return _cert_with_cryptography(crt, key)
-
-
-def _cert_with_cryptography(crt: Path, key: Path) -> tuple[Path, Path]:  # pragma: no cover - env dependent
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    k = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    c = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(k.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .sign(k, hashes.SHA256())
-    )
-    key.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()))
-    crt.write_bytes(c.public_bytes(serialization.Encoding.PEM))
-    return crt, key
+    crt, key = self_signed_cert(str(tmp_path_factory.mktemp("tls")))
+    return Path(crt), Path(key)
 
 
 async def test_tls(server_factory, cert: tuple[Path, Path], raw) -> None:
