@@ -429,7 +429,10 @@ class Client:
         ser = option.serialize_type if serialize_type is None else serialize_type
         codec = self.codecs.get(ser)
         payload = codec.encode(args)
-        conn, fut = self._new_call()
+        conn = self._conn
+        if conn is None or self._closed:
+            raise self._closed_error()
+        fut: asyncio.Future[ResponseReceived] = self._loop.create_future()  # type: ignore[union-attr]
         seq, frame = conn.send_call(
             service_path, service_method, payload, serialize_type=ser, metadata=metadata,
             compress_type=option.compress_type if compress_type is None else compress_type, token=fut,

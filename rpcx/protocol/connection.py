@@ -561,26 +561,34 @@ class RpcxConnection:
         """A call: allocate its seq, remember ``token`` until the reply (unless ``oneway``), and
         return ``(seq, frame)``. The payload is compressed with ``compress_type`` only when it is
         longer than 1024 bytes, as Go's client does."""
-        self._check_client()
+        # the client's per-call path: the checks of _check_client and _allocate_seq, inlined
+        if self.state is not State.OPEN or self.role is not Role.CLIENT:
+            self._check_client()
         if not 0 <= serialize_type <= 15:
             raise LocalProtocolError(f"serialize type {serialize_type} does not fit the 4-bit field")
-        seq = self._allocate_seq()
+        seq = self._next_seq
+        if seq > MAX_SEQ:
+            self._allocate_seq()  # raises
         if compress_type and len(payload) > COMPRESS_THRESHOLD:
             payload = _compress(compress_type, payload)
+            flags = (compress_type & 0x7) << 2
         else:
-            compress_type = 0
-        key = (service_path, service_method)
-        route = self._routes.get(key)
+            flags = 0
+        route = self._routes.get((service_path, service_method))
         if route is None:
             if len(self._routes) >= 1024:  # callers naming endless methods must not grow it for ever
                 self._routes.clear()
-            route = self._routes[key] = encode_route(service_path, service_method)
-        meta = encode_metadata(metadata) if metadata else b""
-        flags = (0x20 if oneway else 0) | ((compress_type & 0x7) << 2)
-        frame = b"".join((
-            _HEAD.pack(MAGIC, 0, flags, serialize_type << 4, seq, len(route) + 8 + len(meta) + len(payload)),
-            route, _U32.pack(len(meta)), meta, _U32.pack(len(payload)), payload,
-        ))
+            route = self._routes[(service_path, service_method)] = encode_route(service_path, service_method)
+        if metadata:
+            meta = encode_metadata(metadata)
+            head = _HEAD.pack(MAGIC, 0, flags | (0x20 if oneway else 0), serialize_type << 4, seq,
+                              len(route) + 8 + len(meta) + len(payload))
+            frame = b"".join((head, route, _U32.pack(len(meta)), meta, _U32.pack(len(payload)), payload))
+        else:
+            head = _HEAD.pack(MAGIC, 0, flags | (0x20 if oneway else 0), serialize_type << 4, seq,
+                              len(route) + 8 + len(payload))
+            frame = b"".join((head, route, b"\x00\x00\x00\x00", _U32.pack(len(payload)), payload))
+        self._next_seq = seq + 1
         if not oneway:
             self._pending[seq] = token
         return seq, frame
