@@ -1,12 +1,14 @@
 """``XClient``: calls one service across the servers discovery offers, with Go's fail modes (layer: client).
 
-Rule: one attempt on one server happens in exactly one place, :meth:`XClient._attempt`, which gets
-or dials the connection, calls, classifies how it ended as an :class:`Outcome` and reports it to
-:meth:`XClient._report` (the selector's optional ``report``; later breakers and client plugins).
+Rule: one attempt on one server happens in exactly one place, :meth:`XClient._attempt`, which asks
+the server's circuit breaker (``Option.breaker``), runs the client plugins' ``pre_call``, gets or
+dials the connection, calls, classifies how it ended as an :class:`Outcome`, reports it to
+:meth:`XClient._report` (the breaker and the selector's optional ``report``) and runs ``post_call``.
 Every fail mode, ``oneshot``, ``broadcast`` and ``fork`` are loops over that method.
 
 Retry rules are Go's (client/xclient.go): at most ``retries + 1`` attempts; only dial and connection
-errors are retried (never a :class:`ServiceError`, a timeout, a cancellation or a codec error);
+errors and an open breaker are retried (never a :class:`ServiceError`, a timeout, a cancellation or
+a codec error);
 Failtry retries the same server, Failover reselects, Failbackup races a second request after
 ``backup_latency``. One cached :class:`Client` per server key; a connection error drops it and the
 next attempt dials again, which is how a client rides through a server restart.
