@@ -2,18 +2,29 @@
 and blocking facades for code that is not async."""
 
 from .blocking import BlockingClient, BlockingXClient
+from .breaker import BreakerOpenError, BreakerState, CircuitBreaker
 from .client import Client
+from .consistent_hash import ConsistentHashSelector
 from .discovery import KVPair, MultipleServersDiscovery, Peer2PeerDiscovery, ServiceDiscovery
 from .options import Backoff, FailMode, Heartbeat, Option, SelectMode
-from .selector import Call, Outcome, RandomSelector, RoundRobinSelector, Selector
+from .geo import ClosestSelector
+from .plugins import ClientPluginContainer
+from .selector import Call, Outcome, RandomSelector, RoundRobinSelector, Selector, StickySelector
+from .weighted import WeightedICMPSelector, WeightedRoundRobinSelector
 from .xclient import XClient
 
 __all__ = [
     "Backoff",
     "BlockingClient",
     "BlockingXClient",
+    "BreakerOpenError",
+    "BreakerState",
     "Call",
+    "CircuitBreaker",
     "Client",
+    "ClientPluginContainer",
+    "ClosestSelector",
+    "ConsistentHashSelector",
     "FailMode",
     "Heartbeat",
     "KVPair",
@@ -26,5 +37,8 @@ __all__ = [
     "SelectMode",
     "Selector",
     "ServiceDiscovery",
+    "StickySelector",
+    "WeightedICMPSelector",
+    "WeightedRoundRobinSelector",
     "XClient",
 ]

@@ -5,9 +5,13 @@ from __future__ import annotations
 import ssl as _ssl
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import TYPE_CHECKING, Callable
 
 from ..protocol.constants import CompressType, SerializeType
 from ..protocol.decoder import Limits
+
+if TYPE_CHECKING:
+    from .breaker import CircuitBreaker
 
 __all__ = ["FailMode", "SelectMode", "Heartbeat", "Backoff", "Option"]
 
@@ -91,3 +95,10 @@ class Option:
     #: XClient: hold a server that refused a dial out of selection for this back-off (``None``: never;
     #: not in Go, whose selectors keep choosing a refusing server until discovery drops it)
     dial_backoff: Backoff | None = field(default_factory=Backoff)
+    #: keep calling the last server that answered until it fails (Go's ``Sticky``)
+    sticky: bool = False
+    #: the client's coordinates for ``SelectMode.CLOSEST`` (Go's ``ConfigGeoSelector``)
+    latitude: float | None = None
+    longitude: float | None = None
+    #: makes one circuit breaker per server (Go's ``GenBreaker``); None: no breaker (Go's default)
+    breaker: "Callable[[], CircuitBreaker] | None" = None

@@ -28,6 +28,7 @@ __all__ = [
     "Selector",
     "RandomSelector",
     "RoundRobinSelector",
+    "StickySelector",
     "HoldOut",
     "new_selector",
     "adapt_selector",
@@ -58,7 +59,7 @@ class Outcome(enum.Enum):
     """How one attempt on one server ended; decides retrying and whether the connection is kept.
 
     >>> [o.name for o in Outcome if o.retryable]
-    ['DIAL_ERROR', 'CONNECTION_ERROR']
+    ['DIAL_ERROR', 'CONNECTION_ERROR', 'BREAKER_OPEN']
     """
 
     #: the server answered with a reply
@@ -78,11 +79,15 @@ class Outcome(enum.Enum):
     CODEC_ERROR = "codec_error"
     #: anything else (a bug, most likely): not retried, connection kept
     ERROR = "error"
+    #: the server's circuit breaker is open: nothing was sent (Go's ``breaker open``); retryable,
+    #: Failover picks another server
+    BREAKER_OPEN = "breaker_open"
 
     @property
     def retryable(self) -> bool:
-        """Whether Go's fail modes try again after this outcome (dial and connection errors only)."""
-        return self in (Outcome.DIAL_ERROR, Outcome.CONNECTION_ERROR)
+        """Whether Go's fail modes try again after this outcome (dial and connection errors, and an
+        open breaker, which Go reports as a dial error)."""
+        return self in (Outcome.DIAL_ERROR, Outcome.CONNECTION_ERROR, Outcome.BREAKER_OPEN)
 
 
 class Selector(Protocol):
@@ -161,23 +166,84 @@ class RoundRobinSelector:
         self._keys = list(servers)
 
 
-def new_selector(mode: SelectMode | int, servers: dict[str, str]) -> Selector:
-    """The built-in selector for ``mode``.
+class StickySelector:
+    """Keep the last server that answered until an attempt on it fails (Go's ``Option.Sticky``).
 
-    >>> type(new_selector(SelectMode.ROUND_ROBIN, {})).__name__
-    'RoundRobinSelector'
+    Wraps another selector, which chooses while there is no sticky server. A dial or connection
+    error, a timeout or an open breaker on the sticky server drops it; a service error does not
+    (the server answered).
+
+    >>> s = StickySelector(RoundRobinSelector()); s.update_server({"a": "", "b": ""}); c = Call("Arith", "Mul")
+    >>> k = s.select(c); s.report(k, Outcome.SUCCESS, 0.001); [s.select(c) for _ in range(3)]
+    ['a', 'a', 'a']
+    >>> s.report("a", Outcome.CONNECTION_ERROR, 0.001); s.select(c)
+    'b'
+    """
+
+    _DROP = frozenset({"dial_error", "connection_error", "timeout", "breaker_open"})
+
+    def __init__(self, inner: "Selector") -> None:
+        self.inner = inner
+        self.sticky: str | None = None
+        self._listed: set[str] = set()
+        self._inner_report = getattr(inner, "report", None)
+
+    def select(self, call: Call) -> str | None:
+        """The sticky server while it is listed, else the inner selector's choice."""
+        if self.sticky is not None and self.sticky in self._listed:
+            return self.sticky
+        return self.inner.select(call)
+
+    def update_server(self, servers: dict[str, str]) -> None:
+        """Pass the list on; a sticky server that left is forgotten."""
+        self._listed = set(servers)
+        if self.sticky not in self._listed:
+            self.sticky = None
+        self.inner.update_server(servers)
+
+    def report(self, key: str, outcome: "Outcome", latency: float) -> None:
+        """Stick to a server that answered; drop it when it fails."""
+        if outcome is Outcome.SUCCESS:
+            self.sticky = key
+        elif key == self.sticky and outcome.value in self._DROP:
+            self.sticky = None
+        if self._inner_report is not None:
+            self._inner_report(key, outcome, latency)
+
+
+def new_selector(
+    mode: SelectMode | int, servers: dict[str, str], *, latitude: float | None = None,
+    longitude: float | None = None,
+) -> Selector:
+    """The built-in selector for ``mode`` (``latitude``/``longitude``: the client's, for CLOSEST).
+
+    >>> [type(new_selector(m, {})).__name__ for m in SelectMode if m != SelectMode.SELECT_BY_USER]
+    ['RandomSelector', 'RoundRobinSelector', 'WeightedRoundRobinSelector', 'WeightedICMPSelector', \
+'ConsistentHashSelector', 'ClosestSelector']
     """
     mode = SelectMode(mode)
     if mode == SelectMode.RANDOM:
         return RandomSelector(servers)
     if mode == SelectMode.ROUND_ROBIN:
         return RoundRobinSelector(servers)
-    if mode == SelectMode.SELECT_BY_USER:
-        return _UnsetSelector()
-    raise NotImplementedError(
-        f"select mode {mode.name} is not implemented yet; use RANDOM or ROUND_ROBIN, "
-        "or pass your own selector to XClient.set_selector()"
-    )
+    # imported here: those modules import Call and Outcome from this one
+    if mode == SelectMode.WEIGHTED_ROUND_ROBIN:
+        from .weighted import WeightedRoundRobinSelector
+
+        return WeightedRoundRobinSelector(servers)
+    if mode == SelectMode.WEIGHTED_ICMP:
+        from .weighted import WeightedICMPSelector
+
+        return WeightedICMPSelector(servers)
+    if mode == SelectMode.CONSISTENT_HASH:
+        from .consistent_hash import ConsistentHashSelector
+
+        return ConsistentHashSelector(servers)
+    if mode == SelectMode.CLOSEST:
+        from .geo import ClosestSelector
+
+        return ClosestSelector(servers, latitude, longitude)
+    return _UnsetSelector()  # SELECT_BY_USER
 
 
 class _UnsetSelector:

@@ -1,12 +1,14 @@
 """``XClient``: calls one service across the servers discovery offers, with Go's fail modes (layer: client).
 
-Rule: one attempt on one server happens in exactly one place, :meth:`XClient._attempt`, which gets
-or dials the connection, calls, classifies how it ended as an :class:`Outcome` and reports it to
-:meth:`XClient._report` (the selector's optional ``report``; later breakers and client plugins).
+Rule: one attempt on one server happens in exactly one place, :meth:`XClient._attempt`, which asks
+the server's circuit breaker (``Option.breaker``), runs the client plugins' ``pre_call``, gets or
+dials the connection, calls, classifies how it ended as an :class:`Outcome`, reports it to
+:meth:`XClient._report` (the breaker and the selector's optional ``report``) and runs ``post_call``.
 Every fail mode, ``oneshot``, ``broadcast`` and ``fork`` are loops over that method.
 
 Retry rules are Go's (client/xclient.go): at most ``retries + 1`` attempts; only dial and connection
-errors are retried (never a :class:`ServiceError`, a timeout, a cancellation or a codec error);
+errors and an open breaker are retried (never a :class:`ServiceError`, a timeout, a cancellation or
+a codec error);
 Failtry retries the same server, Failover reselects, Failbackup races a second request after
 ``backup_latency``. One cached :class:`Client` per server key; a connection error drops it and the
 next attempt dials again, which is how a client rides through a server restart.
@@ -19,6 +21,7 @@ stopped server that discovery still lists costs no calls.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 import time
@@ -40,7 +43,18 @@ from ..protocol.constants import AUTH_KEY, SERVER_TIMEOUT
 from .client import Client, PushHandler
 from .discovery import KVPair, ServiceDiscovery
 from .options import FailMode, Option, SelectMode
-from .selector import Call, HoldOut, Outcome, Selector, adapt_selector, filter_servers, new_selector
+from .breaker import BREAKER_OPEN, BreakerOpenError, BreakerState, CircuitBreaker
+from .plugins import ClientPluginContainer
+from .selector import (
+    Call,
+    HoldOut,
+    Outcome,
+    Selector,
+    StickySelector,
+    adapt_selector,
+    filter_servers,
+    new_selector,
+)
 
 __all__ = ["XClient", "Call", "Outcome", "classify"]
 
@@ -125,8 +139,16 @@ class XClient:
         self._holdout = HoldOut(option.dial_backoff) if option.dial_backoff is not None else None
         #: the held-out keys the selector's list was last built without
         self._held_applied: frozenset[str] = frozenset()
-        self.selector: Selector = new_selector(self.select_mode, self._servers)
-        self._selector_report: Callable[[str, Outcome, float], Any] | None = getattr(self.selector, "report", None)
+        #: client plugins (Go's ``SetPlugins``): add with ``xc.plugins.add(plugin)``
+        self.plugins = ClientPluginContainer()
+        self.plugins.on_change = self._wrap_select
+        self.selector: Selector = new_selector(self.select_mode, self._servers, latitude=option.latitude,
+                                               longitude=option.longitude)
+        self._selector_report: Callable[[str, Outcome, float], Any] | None = None
+        self._select_fn: Callable[[Call], str | None] = self.selector.select
+        self._use_selector(self.selector)
+        #: one breaker per server key, made by ``option.breaker`` (None: no breakers)
+        self._breakers: dict[str, CircuitBreaker] | None = {} if option.breaker is not None else None
         self._clients: dict[str, Client] = {}
         self._dialing: dict[str, asyncio.Task[Client]] = {}
         #: every background task (closing a connection, draining one, the discovery watch, a
@@ -153,9 +175,39 @@ class XClient:
         """
         adapted = adapt_selector(selector)
         adapted.update_server(self._visible_servers())
-        self.selector = adapted
-        self._selector_report = getattr(adapted, "report", None)
+        self._use_selector(adapted)
         self.select_mode = SelectMode.SELECT_BY_USER
+
+    def config_geo_selector(self, latitude: float, longitude: float) -> None:
+        """Select the server nearest to these coordinates (Go's ``ConfigGeoSelector``; sets
+        ``SelectMode.CLOSEST``)."""
+        self.select_mode = SelectMode.CLOSEST
+        selector = new_selector(SelectMode.CLOSEST, self._visible_servers(), latitude=latitude, longitude=longitude)
+        self._use_selector(selector)
+
+    def _use_selector(self, selector: Selector) -> None:
+        if self.option.sticky and not isinstance(selector, StickySelector):
+            selector = StickySelector(selector)
+            selector.update_server(self._visible_servers())
+        self.selector = selector
+        self._selector_report = getattr(selector, "report", None)
+        self._wrap_select()
+
+    def _wrap_select(self) -> None:
+        """The select function calls use: the selector's, wrapped by plugins' ``wrap_select``."""
+        self._select_fn = self.plugins.wrap(self.selector.select) if self.plugins.wrap_select else self.selector.select
+
+    def breaker_state(self) -> dict[str, BreakerState]:
+        """The circuit breaker state of every listed server (all CLOSED without ``Option.breaker``)."""
+        breakers = self._breakers or {}
+        return {k: breakers[k].state if k in breakers else BreakerState.CLOSED for k in self._servers}
+
+    def _breaker(self, key: str) -> CircuitBreaker:
+        assert self._breakers is not None and self.option.breaker is not None
+        b = self._breakers.get(key)
+        if b is None:
+            b = self._breakers[key] = self.option.breaker()
+        return b
 
     @property
     def servers(self) -> dict[str, str]:
@@ -190,13 +242,16 @@ class XClient:
         self._servers = servers
         if self._holdout is not None:
             self._holdout.forget_except(servers)
+        if self._breakers:
+            for k in [k for k in self._breakers if k not in servers]:
+                del self._breakers[k]
         self._held_applied = frozenset(self.held_out)
         self.selector.update_server(self._visible_servers())
         for key in list(self._clients):
             if key not in self._servers:
                 # calls in flight on a server that left the list still get their replies (a server
                 # marked inactive to drain, say); the connection closes once they are done
-                self._close_when_idle(self._clients.pop(key))
+                self._close_when_idle(key, self._clients.pop(key))
         log.info("%s: servers now %s", self.service_path, sorted(self._servers))
 
     # -- background tasks and discovery -----------------------------------------------------------
@@ -260,10 +315,22 @@ class XClient:
             raise
 
     async def _dial(self, key: str) -> Client:
-        client = await Client.connect(key, self.option, codecs=self.codecs, on_push=self.on_push)
+        try:
+            client = await Client.connect(key, self.option, codecs=self.codecs, on_push=self.on_push)
+        except Exception as exc:
+            for h in self.plugins.conn_create_failed:
+                self._run_hook(h, key, exc)
+            raise
         if self._closed:  # aclose() ran while we dialled: do not leak the connection
             await client.aclose()
             raise ClientClosedError("xClient is shut down")
+        if self.plugins.client_connected:
+            try:
+                for h in self.plugins.client_connected:
+                    h(key, client)
+            except Exception:
+                await client.aclose()  # Go: ConnCreated's error fails the dial
+                raise
         self._clients[key] = client
         return client
 
@@ -284,13 +351,14 @@ class XClient:
             log.info("%s: %s refused a connection (%s); held out of selection for %.2fs", self.service_path,
                      key, exc, (self._holdout.until(key) or now) - now)
 
-    def _close_when_idle(self, client: Client) -> None:
+    def _close_when_idle(self, key: str, client: Client) -> None:
         async def close() -> None:
             try:
                 while client.pending and not client.closed:
                     await asyncio.sleep(0.05)
             finally:
                 self._draining.pop(client, None)
+                self._closing(key, client)
                 await client.aclose()
 
         self._draining[client] = self._spawn(close())
@@ -299,19 +367,31 @@ class XClient:
         """Go's ``removeClient``: drop a connection that failed, and close it in the background."""
         if self._clients.get(key) is client:
             del self._clients[key]
+            self._closing(key, client)
             self._spawn(client.aclose())
+
+    def _closing(self, key: str, client: Client) -> None:
+        for h in self.plugins.client_connection_close:
+            self._run_hook(h, key, client)
+
+    def _run_hook(self, hook: Callable[..., Any], *args: Any) -> None:
+        try:
+            hook(*args)
+        except Exception:  # noqa: BLE001 - a broken plugin must not fail the call or the close
+            log.exception("%s: client plugin hook %r failed", self.service_path, hook)
 
     # -- selection ------------------------------------------------------------------------------
     def _select(self, call: Call, avoid: Collection[str] = ()) -> str:
         """The selector's choice for ``call``, never one of ``avoid`` (servers that refused this call)
         unless every server did."""
         self._refresh_selector()
-        key = self.selector.select(call)
+        select = self._select_fn
+        key = select(call)
         if key and key in avoid:
             first = key
             # ask again: round-robin moves on, random draws again
             for _ in range(len(self._servers)):
-                key = self.selector.select(call)
+                key = select(call)
                 if not key or key not in avoid:
                     break
             if not key or key in avoid:
@@ -336,17 +416,49 @@ class XClient:
         self, call: Call, key: str, *, reply_type: Any = None, deadline: float | None = None,
         response_metadata: dict[str, str] | None = None, oneway: bool = False,
     ) -> _Result:
-        """One attempt of ``call`` on server ``key``: connect (or reuse), call, classify, report.
+        """One attempt of ``call`` on server ``key``: the breaker's permission, the plugins'
+        ``pre_call``, then connect (or reuse), call, classify, report, then ``post_call``.
 
         Never raises except on cancellation (reported first) or when the deadline had already
         passed (nothing was tried, nothing is reported).
         """
+        if (self._breakers is None and not self.plugins) or (deadline is not None and deadline <= time.monotonic()):
+            # no breaker and no plugin, or nothing will be tried (the deadline has passed)
+            return await self._attempt_on(call, key, reply_type, deadline, response_metadata, oneway)
+        if self._breakers is not None and not self._breaker(key).allow():
+            self._report(key, Outcome.BREAKER_OPEN, 0.0)
+            return _Result(Outcome.BREAKER_OPEN, BreakerOpenError(BREAKER_OPEN))
+        try:
+            for h in self.plugins.pre_call:
+                r = h(call, key)
+                if inspect.isawaitable(r):
+                    await r
+        except Exception as exc:  # noqa: BLE001 - Go: PreCall's error is the call's error
+            if self._breakers is not None:
+                self._breakers[key].record(Outcome.CANCELLED)  # nothing was tried: free a trial slot
+            return _Result(Outcome.ERROR, exc)
+        result = await self._attempt_on(call, key, reply_type, deadline, response_metadata, oneway)
+        for h in self.plugins.post_call:
+            try:
+                r = h(call, key, result.outcome, result.value)
+                if inspect.isawaitable(r):
+                    await r
+            except Exception:  # noqa: BLE001 - the call's result stands
+                log.exception("%s: client plugin post_call failed", self.service_path)
+        return result
+
+    async def _attempt_on(
+        self, call: Call, key: str, reply_type: Any, deadline: float | None,
+        response_metadata: dict[str, str] | None, oneway: bool,
+    ) -> _Result:
         if deadline is not None and deadline - time.monotonic() <= 0:
             return _Result(Outcome.TIMEOUT, CallTimeoutError(
                 f"call {call.service_path}.{call.service_method}: deadline exceeded"))
         start = time.monotonic()
         client = self._clients.get(key)
         if client is None or client.closed or self._closed:
+            if client is not None and client.closed:
+                self._remove_client(key, client)  # it closed by itself (the server went away, idle)
             try:
                 # the dial is shared and bounded by connect_timeout; this caller waits no longer
                 # than its own deadline
@@ -392,8 +504,9 @@ class XClient:
         return _Result(outcome, value)
 
     def _report(self, key: str, outcome: Outcome, latency: float) -> None:
-        """Where every attempt's outcome goes: the selector's ``report`` if it has one (breakers and
-        client plugins hook in here too)."""
+        """Where every attempt's outcome goes: the server's breaker and the selector's ``report``."""
+        if self._breakers is not None and outcome is not Outcome.BREAKER_OPEN:
+            self._breaker(key).record(outcome)
         if self._selector_report is not None:
             try:
                 self._selector_report(key, outcome, latency)
@@ -449,7 +562,7 @@ class XClient:
                                          response_metadata=response_metadata)
             if result.outcome is Outcome.SUCCESS or not result.outcome.retryable:
                 return result.unwrap()
-            if result.outcome is Outcome.DIAL_ERROR:
+            if result.outcome in (Outcome.DIAL_ERROR, Outcome.BREAKER_OPEN):
                 refused.add(key)
             last = result.value
         assert last is not None
@@ -542,7 +655,10 @@ class XClient:
         dials = list(self._dialing.values())
         for d in dials:
             d.cancel()
-        clients, self._clients = list(self._clients.values()), {}
+        clients = list(self._clients.values())
+        for key, client in self._clients.items():
+            self._closing(key, client)
+        self._clients = {}
         await asyncio.gather(*(c.aclose() for c in clients), *dials, return_exceptions=True)
         while self._tasks:  # a closing task may start another (a connection error's removal)
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -130,7 +130,7 @@ def test_classify_each_kind_of_error() -> None:
     assert classify(ConnectionClosedError("connection is shut down")) is Outcome.CONNECTION_ERROR
     assert classify(ConnectionResetError()) is Outcome.CONNECTION_ERROR
     assert classify(KeyError("bug")) is Outcome.ERROR
-    assert {o for o in Outcome if o.retryable} == {Outcome.DIAL_ERROR, Outcome.CONNECTION_ERROR}
+    assert {o for o in Outcome if o.retryable} == {Outcome.DIAL_ERROR, Outcome.CONNECTION_ERROR, Outcome.BREAKER_OPEN}
 
 
 async def test_failfast_reports_each_outcome(server_factory) -> None:
@@ -318,11 +318,15 @@ async def test_old_style_selector_is_adapted_with_a_warning(server_factory) -> N
     assert adapted.select(Call("Arith", "Who")) is None  # "" (no server) became None
 
 
-def test_unimplemented_select_modes_say_so() -> None:
-    for mode in (SelectMode.WEIGHTED_ROUND_ROBIN, SelectMode.WEIGHTED_ICMP, SelectMode.CONSISTENT_HASH,
-                 SelectMode.CLOSEST):
-        with pytest.raises(NotImplementedError, match=f"select mode {mode.name} is not implemented yet"):
-            XClient("Arith", FailMode.FAILFAST, mode, Peer2PeerDiscovery("tcp@127.0.0.1:1"))
+def test_every_select_mode_has_a_selector() -> None:
+    for mode in SelectMode:
+        if mode == SelectMode.SELECT_BY_USER:
+            continue
+        xc = XClient("Arith", FailMode.FAILFAST, mode, Peer2PeerDiscovery("tcp@127.0.0.1:1"),
+                     Option(latitude=0.0, longitude=0.0))
+        key = xc.selector.select(Call("Arith", "Mul", "k"))
+        # CLOSEST skips a server without coordinates; every other mode picks the only one
+        assert key == (None if mode == SelectMode.CLOSEST else "tcp@127.0.0.1:1"), mode
 
 
 async def test_select_by_user_needs_set_selector(server_factory) -> None:

@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=${RPCX_INTEROP_BIN:-$HOME/.cache/rpcx-python/interop-bin}
 mkdir -p "$bin"
 cd "$here"
-for prog in goserver goclient gengolden gotypes; do
+for prog in goserver goclient gengolden gotypes hashvec; do
     go build -buildvcs=false -o "$bin/$prog" "./$prog"
 done
 echo "$bin"
