@@ -68,7 +68,7 @@ TRANSPORTS: dict[str, tuple[str, str | None]] = {
     "memu": ("rpcx.transport.memory", None),  # Go's name for its in-memory network
     "http": ("rpcx.transport.http", None),
     "ws": ("rpcx.transport.ws", "ws"),
-    "wss": ("rpcx.transport.ws", "ws"),
+    "wss": ("rpcx.transport.wss", "ws"),
     "reuseport": ("rpcx.transport.reuseport", None),
 }
 
