@@ -1,8 +1,8 @@
 """The transport contract: one ``listen``/``dial`` module per rpcx network name (layer: transport).
 
 Every network name that may appear in an rpcx key (``tcp@127.0.0.1:8972``, ``unix@/tmp/a.sock``,
-``memory@name``, ``http@``, ``ws@``, ``wss@``, ``reuseport@``; later ``quic@``, ``kcp@``) maps to one module in :data:`TRANSPORTS`,
-imported only when its network is first used, so an extra is needed only by those who use it.
+``memory@name``, ``http@``, ``ws@``, ``wss@``, ``reuseport@``; later ``quic@``, ``kcp@``) maps to
+one module in :data:`TRANSPORTS`, imported only when its network is first used, so an extra is needed only by those who use it.
 A module provides (:class:`NetworkModule`)::
 
     TLS: bool                     # does this network take TLS?
