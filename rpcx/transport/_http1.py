@@ -15,10 +15,15 @@ never a hang. The bytes after the head belong to the protocol that takes the con
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from typing import Any, Callable, NamedTuple
 
-__all__ = ["Head", "HeadReader", "parse_head", "hand_over", "http_error"]
+from .tcp import TcpListener, split_host_port
+
+__all__ = ["Head", "HeadReader", "parse_head", "hand_over", "http_error", "refuse", "listen_with_handshake"]
+
+log = logging.getLogger("rpcx.transport")
 
 #: a CONNECT or an upgrade request is a few hundred bytes; h11 bounds an incomplete head at 16 KiB too
 HEAD_LIMIT = 16 * 1024
@@ -57,6 +62,14 @@ def http_error(status: str, body: str) -> bytes:
     data = body.encode()
     return (f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n"
             f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n").encode() + data
+
+
+def refuse(t: Any, network: str, what: str, status: str, body: str | None = None) -> None:
+    """Answer a handshake we will not take with an HTTP error, then close (logged at INFO: bad
+    input from a peer is not our error)."""
+    log.info("%s: refused %s from %s: %s", network, what, t.get_extra_info("peername"), status)
+    t.write(http_error(status, body if body is not None else status + "\n"))
+    t.close()
 
 
 class HeadReader(asyncio.Protocol):
@@ -151,8 +164,6 @@ class HandshakeListener:
     handshakes in progress (asyncio's ``wait_closed`` waits for every accepted connection)."""
 
     def __init__(self, network: str, server: asyncio.base_events.Server, pending: set[HeadReader]) -> None:
-        from .tcp import TcpListener
-
         self._server = server
         self._pending = pending
         self.address = TcpListener(network, server).address
@@ -171,8 +182,6 @@ async def listen_with_handshake(
 ) -> HandshakeListener:
     """Listen on tcp ``address`` (``host:port``); each connection gets ``make_reader(pending)``, a
     reader that stays in ``pending`` until its handshake ends."""
-    from .tcp import split_host_port
-
     pending: set[HeadReader] = set()
     host, port = split_host_port(address)
     server = await asyncio.get_running_loop().create_server(

@@ -21,7 +21,7 @@ import ssl as _ssl
 from typing import Any
 
 from ..errors import RpcxConnectionError
-from ._http1 import Head, HeadReader, HandshakeListener, hand_over, http_error, listen_with_handshake
+from ._http1 import Head, HeadReader, HandshakeListener, hand_over, listen_with_handshake, refuse
 from .base import Address, ProtocolFactory
 from .tcp import split_host_port
 
@@ -43,9 +43,9 @@ async def listen(
     def on_head(t: Any, head: Head, rest: bytes) -> None:
         method, target, _ = head.start
         if target.partition("?")[0] != path:
-            _refuse(t, f"{method} {target[:80]}", "404 Not Found", "404 page not found\n")
+            refuse(t, "http", f"{method} {target[:80]}", "404 Not Found", "404 page not found\n")
         elif method != "CONNECT":
-            _refuse(t, f"{method} {target[:80]}", "405 Method Not Allowed", "405 must CONNECT\n")
+            refuse(t, "http", f"{method} {target[:80]}", "405 Method Not Allowed", "405 must CONNECT\n")
         else:
             t.write(CONNECTED)
             hand_over(t, protocol_factory(), rest)
@@ -55,19 +55,13 @@ async def listen(
             log.info("http: %s from %s", reason, t.get_extra_info("peername"))
             t.abort()
         else:
-            _refuse(t, reason, status, status + "\n")
+            refuse(t, "http", reason, status)
 
     return await listen_with_handshake(
         addr.network, addr.address,
         lambda pending: HeadReader(on_head, on_fail, timeout=handshake_timeout, pending=pending),
         ssl=ssl, backlog=backlog,
     )
-
-
-def _refuse(t: Any, what: str, status: str, body: str) -> None:
-    log.info("http: refused %s from %s: %s", what, t.get_extra_info("peername"), status)
-    t.write(http_error(status, body))
-    t.close()
 
 
 async def dial(
@@ -107,6 +101,8 @@ async def dial(
             except BaseException:
                 transport.abort()
                 raise
+            if t.is_closing():  # lost between the handshake and now: nothing would tell the protocol
+                raise RpcxConnectionError(f"dial {addr}: connection closed right after the handshake")
     except RpcxConnectionError:
         raise
     except TimeoutError:

@@ -41,7 +41,7 @@ from wsproto.frame_protocol import Frame, MessageDecoder, Opcode
 from wsproto.utilities import generate_accept_token
 
 from ..errors import RpcxConnectionError, RpcxError
-from ._http1 import Head, HeadReader, HandshakeListener, hand_over, http_error, listen_with_handshake
+from ._http1 import Head, HeadReader, HandshakeListener, hand_over, listen_with_handshake, refuse
 from .base import Address, ProtocolFactory, refuse_tls
 from .tcp import split_host_port
 
@@ -67,14 +67,16 @@ class _TextAsBytes(MessageDecoder):
         return super().process_frame(frame)
 
 
-def _connection(kind: ConnectionType, trailing: bytes) -> Connection:
+def _connection(kind: ConnectionType) -> Connection:
     conn = Connection(kind)
-    proto = getattr(conn, "_proto", None)
-    if not isinstance(getattr(proto, "_message_decoder", None), MessageDecoder):
-        raise RpcxError("this wsproto version is not supported by rpcx's ws transport (pip install 'wsproto>=1.2,<2')")
-    proto._message_decoder = _TextAsBytes()  # type: ignore[union-attr]
-    conn.receive_data(trailing)
+    conn._proto._message_decoder = _TextAsBytes()  # wsproto has no option for this; checked below
     return conn
+
+
+# the one private attribute we rely on: fail at import (reported as the ws extra) if wsproto moved it
+if not isinstance(getattr(getattr(Connection(ConnectionType.SERVER), "_proto", None), "_message_decoder", None),
+                  MessageDecoder):  # pragma: no cover - depends on the installed wsproto
+    raise ImportError("rpcx's ws transport needs a wsproto whose frame protocol has _message_decoder (1.2 to 1.3)")
 
 
 class WebSocketTransport(asyncio.Protocol):
@@ -188,34 +190,28 @@ async def listen(
         method, target, _ = head.start
         key = head.headers.get("sec-websocket-key", "")
         if target.partition("?")[0] != path:
-            _refuse(t, f"{method} {target[:80]}", "404 Not Found", "404 page not found\n")
+            refuse(t, addr.network, f"{method} {target[:80]}", "404 Not Found", "404 page not found\n")
         elif method != "GET" or head.headers.get("upgrade", "").lower() != "websocket" or not key:
-            _refuse(t, f"{method} {target[:80]} without a WebSocket upgrade", "400 Bad Request", "400 Bad Request\n")
+            refuse(t, addr.network, f"{method} {target[:80]} without a WebSocket upgrade", "400 Bad Request")
         elif head.headers.get("sec-websocket-version") != "13":
-            _refuse(t, "a WebSocket version other than 13", "400 Bad Request", "400 Bad Request\n")
+            refuse(t, addr.network, "a WebSocket version other than 13", "400 Bad Request")
         else:
             t.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     b"Sec-WebSocket-Accept: " + generate_accept_token(key.encode()) + b"\r\n\r\n")
-            hand_over(t, WebSocketTransport(_connection(ConnectionType.SERVER, b""), protocol_factory()), rest)
+            hand_over(t, WebSocketTransport(_connection(ConnectionType.SERVER), protocol_factory()), rest)
 
     def on_fail(t: Any, reason: str, status: str | None) -> None:
         if status is None:
             log.info("%s: %s from %s", addr.network, reason, t.get_extra_info("peername"))
             t.abort()
         else:
-            _refuse(t, reason, status, status + "\n")
+            refuse(t, addr.network, reason, status)
 
     return await listen_with_handshake(
         addr.network, addr.address,
         lambda pending: HeadReader(on_head, on_fail, timeout=handshake_timeout, pending=pending),
         ssl=ssl, backlog=backlog,
     )
-
-
-def _refuse(t: Any, what: str, status: str, body: str) -> None:
-    log.info("ws: refused %s from %s: %s", what, t.get_extra_info("peername"), status)
-    t.write(http_error(status, body))
-    t.close()
 
 
 def _check_tls(addr: Address, ssl: _ssl.SSLContext | None, verb: str) -> None:
@@ -271,12 +267,14 @@ async def dial(
             except BaseException:
                 transport.abort()
                 raise
+            if t.is_closing():  # lost between the handshake and now: nothing would tell the protocol
+                raise RpcxConnectionError(f"dial {addr}: connection closed right after the handshake")
     except RpcxConnectionError:
         raise
     except TimeoutError:
         raise RpcxConnectionError(f"dial {addr}: timed out after {timeout}s") from None
     except (OSError, _ssl.SSLError) as exc:
         raise RpcxConnectionError(f"dial {addr}: {exc}") from exc
-    ws = WebSocketTransport(_connection(ConnectionType.CLIENT, b""), protocol_factory())
+    ws = WebSocketTransport(_connection(ConnectionType.CLIENT), protocol_factory())
     hand_over(t, ws, rest)
     return ws, ws._protocol
