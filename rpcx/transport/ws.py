@@ -81,7 +81,13 @@ if not isinstance(getattr(getattr(Connection(ConnectionType.SERVER), "_proto", N
 
 class WebSocketTransport(asyncio.Protocol):
     """The rpcx side sees a :class:`~rpcx.transport.ConnectionTransport`; the socket side sees an
-    ``asyncio.Protocol``. Made by :func:`listen` and :func:`dial` once the upgrade is done."""
+    ``asyncio.Protocol``. Made by :func:`listen` and :func:`dial` once the upgrade is done.
+
+    >>> from rpcx.transport import ConnectionTransport
+    >>> ws = WebSocketTransport(_connection(ConnectionType.CLIENT), asyncio.Protocol())
+    >>> isinstance(ws, ConnectionTransport), ws.can_write_eof()
+    (True, False)
+    """
 
     def __init__(self, conn: Connection, protocol: asyncio.Protocol) -> None:
         self._conn = conn
