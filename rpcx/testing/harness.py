@@ -34,13 +34,18 @@ __all__ = [
     "TransportCase",
     "connected",
     "expect",
+    "http_case",
+    "https_case",
     "memory_case",
+    "reuseport_case",
     "request",
     "self_signed_cert",
     "serving",
     "tcp_case",
     "tls_case",
     "unix_case",
+    "ws_case",
+    "wss_case",
     "until",
     "within",
 ]
@@ -72,6 +77,9 @@ class TransportCase:
     server_hostname: str | None = None
     #: capability: the client end can half-close (``write_eof``); asyncio's TLS transports cannot
     half_close: bool = True
+    #: the network of the address a listener reports, when it is not the one listened on
+    #: (``reuseport`` listeners report ``tcp@``, what Go registers and clients dial)
+    bound_network: str | None = None
 
     def option(self, **kwargs: Any) -> Option:
         """A client ``Option`` for this case (its TLS settings, the suite's connect timeout)."""
@@ -85,6 +93,31 @@ def tcp_case(host: str = "127.0.0.1") -> TransportCase:
 _counter = itertools.count(1)
 
 
+def http_case(host: str = "127.0.0.1") -> TransportCase:
+    """The HTTP CONNECT tunnel (``http@``), plain."""
+    return TransportCase("http", lambda: f"http@{host}:0")
+
+
+def https_case(cert: str, key: str, host: str = "127.0.0.1") -> TransportCase:
+    """The HTTP CONNECT tunnel inside TLS, as Go's http network with a TLS config."""
+    return _with_tls("https", lambda: f"http@{host}:0", cert, key)
+
+
+def ws_case(host: str = "127.0.0.1") -> TransportCase:
+    """rpcx over WebSocket (``ws@``); WebSocket has no half-close (a Close frame ends both ways)."""
+    return TransportCase("ws", lambda: f"ws@{host}:0", half_close=False)
+
+
+def wss_case(cert: str, key: str, host: str = "127.0.0.1") -> TransportCase:
+    """rpcx over WebSocket inside TLS (``wss@``)."""
+    return _with_tls("wss", lambda: f"wss@{host}:0", cert, key)
+
+
+def reuseport_case(host: str = "127.0.0.1") -> TransportCase:
+    """tcp with SO_REUSEPORT; its listeners report ``tcp@`` keys, as Go's register."""
+    return TransportCase("reuseport", lambda: f"reuseport@{host}:0", bound_network="tcp")
+
+
 def unix_case(directory: str) -> TransportCase:
     """Sockets under ``directory`` (keep it short: a socket path is limited to ~100 bytes)."""
     return TransportCase("unix", lambda: f"unix@{os.path.join(directory, f'c{next(_counter)}.sock')}")
@@ -96,10 +129,15 @@ def memory_case(network: str = "memory") -> TransportCase:
 
 def tls_case(cert: str, key: str, host: str = "127.0.0.1") -> TransportCase:
     """tcp with TLS; ``cert`` (also the client's CA) must name ``host`` (see :func:`self_signed_cert`)."""
+    return _with_tls("tls", lambda: f"tcp@{host}:0", cert, key)
+
+
+def _with_tls(name: str, address: Callable[[], str], cert: str, key: str) -> TransportCase:
+    # asyncio's TLS transports cannot write EOF, hence half_close=False
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
     client_ctx = ssl.create_default_context(cafile=cert)
-    return TransportCase("tls", lambda: f"tcp@{host}:0", server_ctx, client_ctx, half_close=False)
+    return TransportCase(name, address, server_ctx, client_ctx, half_close=False)
 
 
 def self_signed_cert(directory: str) -> tuple[str, str]:

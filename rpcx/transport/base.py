@@ -1,8 +1,8 @@
 """The transport contract: one ``listen``/``dial`` module per rpcx network name (layer: transport).
 
 Every network name that may appear in an rpcx key (``tcp@127.0.0.1:8972``, ``unix@/tmp/a.sock``,
-``memory@name``; later ``quic@``, ``kcp@``, ``ws@``) maps to one module in :data:`TRANSPORTS`,
-imported only when its network is first used, so an extra is needed only by those who use it.
+``memory@name``, ``http@``, ``ws@``, ``wss@``, ``reuseport@``; later ``quic@``, ``kcp@``) maps to
+one module in :data:`TRANSPORTS`, imported only when its network is first used, so an extra is needed only by those who use it.
 A module provides (:class:`NetworkModule`)::
 
     TLS: bool                     # does this network take TLS?
@@ -16,8 +16,9 @@ on) and the protocol a :class:`ConnectionProtocol`. Sockets get asyncio's own tr
 that is not a socket (``memory``, later QUIC streams) supplies an object with the same behaviour,
 and ``rpcx.testing.transport_conformance`` checks that it does.
 
-The TLS rule is Go's: tcp, tcp4 and tcp6 take TLS; unix and memory do not (Go's server listens on
-them in plain text even when it has a TLS config). :func:`listen` and :func:`dial` refuse ``ssl=`` on
+The TLS rule is Go's: tcp, tcp4, tcp6, http and wss take TLS; unix, memory, ws and reuseport do not
+(Go's server listens on unix and reuseport in plain text even when it has a TLS config; ws is
+discussed in ``rpcx/transport/ws.py``). :func:`listen` and :func:`dial` refuse ``ssl=`` on
 a network without TLS (:class:`~rpcx.errors.RpcxError`), and refuse an option the network does not
 declare (``TypeError``). A Server or Client has one TLS setting for all its addresses, so it asks
 :func:`tls_for`, which hands the context only to networks that take it and logs a warning (once
@@ -65,7 +66,14 @@ TRANSPORTS: dict[str, tuple[str, str | None]] = {
     "unix": ("rpcx.transport.unix", None),
     "memory": ("rpcx.transport.memory", None),
     "memu": ("rpcx.transport.memory", None),  # Go's name for its in-memory network
+    "http": ("rpcx.transport.http", None),
+    "ws": ("rpcx.transport.ws", "ws"),
+    "wss": ("rpcx.transport.wss", "ws"),
+    "reuseport": ("rpcx.transport.reuseport", None),
 }
+
+#: the networks whose modules declare ``TLS = True`` (for messages, without importing every module)
+_TLS_NETWORKS = "tcp, tcp4, tcp6, http and wss"
 
 #: keyword options every module's listen / dial must accept (the server and client always pass them)
 LISTEN_OPTIONS = frozenset({"ssl"})
@@ -255,7 +263,7 @@ def _validate(network: str, verb: str, options: dict[str, Any]) -> NetworkModule
         )
     if options.get("ssl") is not None and not module.TLS:
         raise RpcxError(
-            f"the {network} network does not take TLS (as in Go, only tcp, tcp4 and tcp6 do): "
+            f"the {network} network does not take TLS (as in Go, only {_TLS_NETWORKS} do): "
             f"{verb} without ssl= or use a tcp address"
         )
     return module
@@ -264,14 +272,15 @@ def _validate(network: str, verb: str, options: dict[str, Any]) -> NetworkModule
 def refuse_tls(addr: Address, ssl: _ssl.SSLContext | None) -> None:
     """For modules with ``TLS = False``: a direct call with ``ssl=`` fails as :func:`listen` would."""
     if ssl is not None:
-        raise RpcxError(f"the {addr.network} network does not take TLS (as in Go, only tcp, tcp4 and tcp6 do)")
+        raise RpcxError(f"the {addr.network} network does not take TLS (as in Go, only {_TLS_NETWORKS} do)")
 
 
 def takes_tls(network: str) -> bool:
-    """Whether ``network`` takes TLS: Go's rule, tcp/tcp4/tcp6 yes, unix and memory no.
+    """Whether ``network`` takes TLS: Go's rule, tcp/tcp4/tcp6, http (CONNECT inside TLS) and wss
+    yes; unix, memory, ws and reuseport (whose Go listener ignores the TLS config) no.
 
-    >>> takes_tls("tcp"), takes_tls("unix"), takes_tls("memory")
-    (True, False, False)
+    >>> takes_tls("tcp"), takes_tls("http"), takes_tls("unix"), takes_tls("memory")
+    (True, True, False, False)
     """
     return transport_for(network).TLS
 
@@ -291,8 +300,8 @@ def tls_for(network: str, context: _ssl.SSLContext | None) -> _ssl.SSLContext | 
         return context
     if network not in _tls_ignored:
         _tls_ignored.add(network)
-        log.warning("TLS is configured but the %s network does not take it (only tcp, tcp4, tcp6 do): "
-                    "%s connections are plain text", network, network)
+        log.warning("TLS is configured but the %s network does not take it (only %s do): "
+                    "%s connections are plain text", network, _TLS_NETWORKS, network)
     return None
 
 

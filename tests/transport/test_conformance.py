@@ -1,5 +1,6 @@
 """The transport conformance suite (rpcx.testing.transport_conformance) over every network we ship:
-tcp, tcp with TLS, unix and memory, all on loopback or in process."""
+tcp, tcp with TLS, unix, memory, http (CONNECT, plain and inside TLS), ws, wss and reuseport, all on
+loopback or in process."""
 
 from __future__ import annotations
 
@@ -13,11 +14,16 @@ from rpcx.testing.transport_conformance import (
     CHECKS,
     NotCapable,
     TransportCase,
+    http_case,
+    https_case,
     memory_case,
+    reuseport_case,
     self_signed_cert,
     tcp_case,
     tls_case,
     unix_case,
+    ws_case,
+    wss_case,
 )
 
 
@@ -29,16 +35,22 @@ def short_dir() -> Iterator[str]:
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture(scope="module", params=["tcp", "tls", "unix", "memory"])
+@pytest.fixture(scope="module", params=["tcp", "tls", "unix", "memory", "http", "https", "ws", "wss", "reuseport"])
 def case(request: pytest.FixtureRequest, short_dir: str) -> TransportCase:
     if request.param == "tcp":
         return tcp_case()
-    if request.param == "tls":
+    if request.param in ("tls", "https", "wss"):
         try:
             cert, key = self_signed_cert(short_dir)
         except RuntimeError as exc:
             pytest.skip(str(exc))
-        return tls_case(cert, key)
+        return {"tls": tls_case, "https": https_case, "wss": wss_case}[request.param](cert, key)
+    if request.param == "http":
+        return http_case()
+    if request.param == "ws":
+        return ws_case()
+    if request.param == "reuseport":
+        return reuseport_case()
     if request.param == "unix":
         return unix_case(short_dir)
     return memory_case()

@@ -3,8 +3,10 @@
 //	goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N]
 //
 // ADDRESS is network@address: tcp@127.0.0.1:PORT, tcp4@..., tcp6@[::1]:PORT,
-// unix@/path.sock. PORT may be 0. Once listening it prints exactly one line
-// "serving <network>@<actual address>" to stdout. rpcx's own log goes to
+// unix@/path.sock, http@ (CONNECT), ws@, wss@ (needs --cert/--key), reuseport@.
+// PORT may be 0. Once listening it prints exactly one line
+// "serving <network>@<actual address>" to stdout (for reuseport, "serving tcp@...":
+// what Go registers and what clients dial). rpcx's own log goes to
 // stderr (level from RPCX_LOG_LEVEL, default errors only). SIGINT/SIGTERM
 // shut it down gracefully (Server.Shutdown) and it exits 0.
 package main
@@ -30,7 +32,8 @@ import (
 
 func usage(fs *flag.FlagSet) {
 	fmt.Fprintln(os.Stderr, "usage: goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N]")
-	fmt.Fprintln(os.Stderr, "  ADDRESS: tcp@127.0.0.1:PORT | tcp4@127.0.0.1:PORT | tcp6@[::1]:PORT | unix@/path.sock")
+	fmt.Fprintln(os.Stderr, "  ADDRESS: tcp@127.0.0.1:PORT | tcp4@127.0.0.1:PORT | tcp6@[::1]:PORT | unix@/path.sock |")
+	fmt.Fprintln(os.Stderr, "           http@127.0.0.1:PORT | ws@127.0.0.1:PORT | wss@127.0.0.1:PORT | reuseport@127.0.0.1:PORT")
 	fs.PrintDefaults()
 }
 
@@ -39,7 +42,7 @@ func main() {
 	log.SetLogger(log.NewDefaultLogger(os.Stderr, "rpcx ", stdlog.LstdFlags|stdlog.Lmicroseconds, log.LvError))
 
 	fs := flag.NewFlagSet("goserver", flag.ContinueOnError)
-	cert := fs.String("cert", "", "TLS certificate file (PEM); tcp networks only")
+	cert := fs.String("cert", "", "TLS certificate file (PEM); tcp, http, ws, wss")
 	key := fs.String("key", "", "TLS private key file (PEM)")
 	auth := fs.String("auth", "", "require this exact __AUTH token")
 	maxLen := fs.Int("max-message-length", 0, "sets protocol.MaxMessageLength (0 = unlimited)")
@@ -100,15 +103,33 @@ func main() {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.Serve(network, address) }()
 
+	// rpcx's http and ws servers never close s.Started: poll s.Address() for them
+	started := s.Started
+	if network == "http" || network == "ws" || network == "wss" {
+		ch := make(chan struct{})
+		go func() {
+			for s.Address() == nil {
+				time.Sleep(5 * time.Millisecond)
+			}
+			close(ch)
+		}()
+		started = ch
+	}
 	select {
-	case <-s.Started:
+	case <-started:
 	case err := <-serveErr:
 		fmt.Fprintln(os.Stderr, "goserver:", err)
+		os.Exit(1)
+	case <-time.After(30 * time.Second):
+		fmt.Fprintln(os.Stderr, "goserver: not listening after 30s")
 		os.Exit(1)
 	}
 	actual := address
 	if a := s.Address(); a != nil {
 		actual = a.String()
+	}
+	if network == "reuseport" {
+		network = "tcp" // Go clients cannot dial reuseport@; reuseport servers register as tcp@
 	}
 	fmt.Fprintf(os.Stdout, "serving %s@%s\n", network, actual)
 	_ = os.Stdout.Sync()
