@@ -1,0 +1,81 @@
+"""HTTP invoke and JSON-RPC 2.0 on the rpcx port, as Go rpcx serves them (layer: gateway).
+
+:func:`enable_gateway` registers the gateway with :meth:`Server.add_protocol
+<rpcx.server.Server.add_protocol>`: a connection whose first bytes are an HTTP/1 request line goes
+to an :class:`~rpcx.gateway.http.HttpConnection`; rpcx connections (first byte 0x08) are not
+touched. Every call goes through the server's one dispatch path
+(:meth:`~rpcx.server.dispatch.Dispatcher.handle_message`): the same plugins, auth, codecs and error
+texts as rpcx calls. Go turns its gateway on by default; here it is opt-in (it needs the ``h11``
+extra, and a port that answers HTTP is a surface a server should choose). See docs/gateway.md.
+
+>>> from rpcx import Server
+>>> server = Server()
+>>> enable_gateway(server)
+>>> [p.name for p in server._protocols]
+['http']
+
+Needs ``pip install 'rpcx-python[gateway]'`` (h11).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+from ..protocol.detect import match_http
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ..server.connection import ServerConnection
+    from ..server.server import Server
+
+__all__ = ["enable_gateway", "Gateway", "JSONRPC_HEADER"]
+
+#: the header (any case) whose value ``true`` (exactly) on a connection's first request selects JSON-RPC
+JSONRPC_HEADER = "X-Jsonrpc-2.0"
+
+
+class Gateway:
+    """The gateway of one server: which of HTTP invoke and JSON-RPC are on, and the factory of
+    its HTTP connections (what :func:`enable_gateway` registers).
+
+    >>> Gateway(None, http_invoke=True, jsonrpc=True).choose({"X-Jsonrpc-2.0": "true"})
+    'jsonrpc'
+    >>> Gateway(None, http_invoke=True, jsonrpc=False).choose({"X-Jsonrpc-2.0": "true"})
+    'invoke'
+    >>> Gateway(None, http_invoke=False, jsonrpc=True).choose({}) is None
+    True
+    """
+
+    def __init__(self, server: "Optional[Server]", *, http_invoke: bool, jsonrpc: bool) -> None:
+        self.server = server
+        self.http_invoke = http_invoke
+        self.jsonrpc = jsonrpc
+
+    def choose(self, headers: dict[str, str]) -> Optional[str]:
+        """The protocol of a connection, from its first request's headers (canonical names), in
+        cmux's order: JSON-RPC's header match first, then any HTTP/1 request."""
+        if self.jsonrpc and headers.get(JSONRPC_HEADER) == "true":
+            return "jsonrpc"
+        if self.http_invoke:
+            return "invoke"
+        return None
+
+    def connection(self, conn: "ServerConnection") -> "asyncio.Protocol":
+        from .http import HttpConnection
+
+        return HttpConnection(conn, self)
+
+
+def enable_gateway(server: "Server", *, disable_http_gateway: bool = False, disable_jsonrpc: bool = False) -> None:
+    """Serve HTTP invoke and JSON-RPC 2.0 on ``server``'s ports beside rpcx (TLS too, when the
+    server has TLS: the sniffing sees the decrypted bytes). The two switches are Go's
+    ``Server.DisableHTTPGateway`` and ``DisableJSONRPC``; with both set nothing is registered."""
+    try:
+        import h11  # noqa: F401
+    except ImportError:
+        raise ImportError("the rpcx gateway needs h11: pip install 'rpcx-python[gateway]'") from None
+    if disable_http_gateway and disable_jsonrpc:
+        return
+    gateway = Gateway(server, http_invoke=not disable_http_gateway, jsonrpc=not disable_jsonrpc)
+    server.add_protocol("http", match_http, gateway.connection)
