@@ -111,6 +111,13 @@ class HttpConnection(asyncio.Protocol):
                 return
             if isinstance(ev, h11.Request):
                 self._request, self._body = ev, bytearray()
+                if ev.http_version not in (b"1.0", b"1.1"):
+                    self._reject(505, f"HTTP/{ev.http_version.decode()} is not supported")
+                    return
+                # h11 bounds a head that arrives in pieces; one that arrives whole is measured here
+                if len(ev.target) + sum(len(n) + len(v) + 4 for n, v in ev.headers) > MAX_HEADER_BYTES:
+                    self._reject(431, "request headers too large")
+                    return
                 length = _content_length(ev)
                 if self.max_body and length is not None and length > self.max_body:
                     self._reject(413, f"body of {length} bytes over the limit of {self.max_body}")
