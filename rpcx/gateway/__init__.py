@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional
 
 from ..protocol.detect import match_http
+from .cors import CorsOptions
 
 if TYPE_CHECKING:
     import asyncio
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from ..server.connection import ServerConnection
     from ..server.server import Server
 
-__all__ = ["enable_gateway", "Gateway", "JSONRPC_HEADER"]
+__all__ = ["enable_gateway", "Gateway", "CorsOptions", "JSONRPC_HEADER"]
 
 #: the header (any case) whose value ``true`` (exactly) on a connection's first request selects JSON-RPC
 JSONRPC_HEADER = "X-Jsonrpc-2.0"
@@ -47,10 +48,14 @@ class Gateway:
     True
     """
 
-    def __init__(self, server: "Optional[Server]", *, http_invoke: bool, jsonrpc: bool) -> None:
+    def __init__(
+        self, server: "Optional[Server]", *, http_invoke: bool, jsonrpc: bool, cors: Optional[CorsOptions] = None
+    ) -> None:
         self.server = server
         self.http_invoke = http_invoke
         self.jsonrpc = jsonrpc
+        #: CORS for both protocols (Go's ``Server.SetCORS``); None: no CORS headers at all
+        self.cors = cors
 
     def choose(self, headers: dict[str, str]) -> Optional[str]:
         """The protocol of a connection, from its first request's headers (canonical names), in
@@ -67,15 +72,22 @@ class Gateway:
         return HttpConnection(conn, self)
 
 
-def enable_gateway(server: "Server", *, disable_http_gateway: bool = False, disable_jsonrpc: bool = False) -> None:
+def enable_gateway(
+    server: "Server",
+    *,
+    disable_http_gateway: bool = False,
+    disable_jsonrpc: bool = False,
+    cors: Optional[CorsOptions] = None,
+) -> None:
     """Serve HTTP invoke and JSON-RPC 2.0 on ``server``'s ports beside rpcx (TLS too, when the
     server has TLS: the sniffing sees the decrypted bytes). The two switches are Go's
-    ``Server.DisableHTTPGateway`` and ``DisableJSONRPC``; with both set nothing is registered."""
+    ``Server.DisableHTTPGateway`` and ``DisableJSONRPC``; with both set nothing is registered.
+    ``cors`` is Go's ``Server.SetCORS`` (``CorsOptions.allow_all()`` is ``AllowAllCORSOptions()``)."""
     try:
         import h11  # noqa: F401
     except ImportError:
         raise ImportError("the rpcx gateway needs h11: pip install 'rpcx-python[gateway]'") from None
     if disable_http_gateway and disable_jsonrpc:
         return
-    gateway = Gateway(server, http_invoke=not disable_http_gateway, jsonrpc=not disable_jsonrpc)
+    gateway = Gateway(server, http_invoke=not disable_http_gateway, jsonrpc=not disable_jsonrpc, cors=cors)
     server.add_protocol("http", match_http, gateway.connection)

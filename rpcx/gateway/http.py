@@ -152,14 +152,21 @@ class HttpConnection(asyncio.Protocol):
         method = req.method.decode("latin-1")
         target = req.target.decode("latin-1")
         server = self.conn.server
+        cors = self.gateway.cors
         try:
-            if self.kind == "jsonrpc":
+            if cors is not None and cors.is_preflight(method, h):
+                # rs/cors answers preflights itself, before the router or JSON-RPC see them
+                answer = Answer(cors.options_success_status, cors.preflight(h))
+            elif self.kind == "jsonrpc":
                 answer = await serve_jsonrpc(server, h, bytes(self._body), self.conn.peer)
             else:
                 answer = await invoke(server, method, target, h, bytes(self._body), self.conn.peer)
         except Exception as exc:  # noqa: BLE001 - one bad request must not kill the connection silently
             log.exception("gateway request from %s failed", self.conn.peer)
             answer = Answer(500, {"Content-Type": "text/plain; charset=utf-8"}, f"{exc}\n".encode())
+        else:
+            if cors is not None and not cors.is_preflight(method, h):
+                answer.headers = {**cors.actual(method, h), **answer.headers}
         self._send(answer, head=(method == "HEAD"))
         self._body = bytearray()
         self._request = None
@@ -183,7 +190,8 @@ class HttpConnection(asyncio.Protocol):
             return
         headers = sorted(answer.headers.items())
         headers.append(("Date", email.utils.formatdate(usegmt=True)))
-        headers.append(("Content-Length", str(len(answer.body))))
+        if answer.status not in (204, 304):  # net/http sends no length where no body may be
+            headers.append(("Content-Length", str(len(answer.body))))
         if answer.body and "Content-Type" not in answer.headers:
             headers.append(("Content-Type", detect_content_type(answer.body)))
         if "Connection" not in answer.headers and h11.MUST_CLOSE in (self.h11.their_state, self.h11.our_state):

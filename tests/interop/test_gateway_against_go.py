@@ -205,3 +205,44 @@ def test_connection_keeps_its_protocol_like_go(servers) -> None:
     go_answers = _ask(go, second, first)
     assert _ask(py, second, first) == go_answers
     assert go_answers[1][2] == b""  # Go's gateway: no X-RPCX headers, answered as a bad invoke
+
+
+CORS_CASES = {
+    "preflight": ("OPTIONS", "/", {"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+                                   "Access-Control-Request-Headers": "x-rpcx-servicepath,x-rpcx-servicemethod"}, b""),
+    "preflight without origin": ("OPTIONS", "/", {"Access-Control-Request-Method": "POST"}, b""),
+    "preflight for a method not allowed": ("OPTIONS", "/", {"Origin": "https://a.example",
+                                                            "Access-Control-Request-Method": "TRACE"}, b""),
+    "actual request": ("POST", "/", {**MUL, "Origin": "https://app.example"}, b'{"A":3,"B":3}'),
+    "actual request without origin": ("POST", "/", MUL, b'{"A":3,"B":3}'),
+    "error with origin": ("POST", "/", {**MUL, "X-RPCX-ServiceMethod": "Fail", "Origin": "https://a.example"}, b"{}"),
+    "405 with origin": ("DELETE", "/", {**MUL, "Origin": "https://a.example"}, b""),
+    "plain OPTIONS": ("OPTIONS", "/", {"Origin": "https://a.example"}, b""),
+}
+
+
+@pytest.fixture(scope="module")
+def cors_servers(go_bin) -> tuple[Peer, Peer]:
+    go = start([str(go_bin / "goserver"), "tcp@127.0.0.1:0", "--cors"])
+    py = start([sys.executable, str(EXAMPLES / "server.py"), f"tcp@127.0.0.1:{free_port()}", "--gateway", "--cors"])
+    yield go, py
+    assert go.stop() == 0
+    assert py.stop() == 0
+
+
+@pytest.mark.parametrize("case", list(CORS_CASES))
+def test_cors_same_answer_as_go(cors_servers, case: str) -> None:
+    go, py = cors_servers
+    req = _request(*CORS_CASES[case])
+    [go_answer] = _ask(go, req)
+    assert _ask(py, req) == [go_answer]
+    if case == "preflight":
+        assert go_answer[0] == "HTTP/1.1 204 No Content"
+        assert ("Access-Control-Allow-Origin", "*") in go_answer[1]
+
+
+def test_cors_on_jsonrpc_same_answer_as_go(cors_servers) -> None:
+    go, py = cors_servers
+    body = json.dumps(JSONRPC_CASES["call"]).encode()
+    req = _request("POST", "/", {**JSONRPC, "Origin": "https://app.example"}, body)
+    assert _ask(py, req) == _ask(go, req)
