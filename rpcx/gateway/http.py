@@ -57,6 +57,10 @@ class HttpConnection(asyncio.Protocol):
         self._task: Optional[asyncio.Task[None]] = None
         self._timer: Optional[asyncio.TimerHandle] = None
         self._reading_paused = False
+        #: the peer is not reading our answers (asyncio's pause_writing): answer nothing more
+        self._write_blocked = False
+        #: an answer was written while write-blocked: the next request waits for resume_writing
+        self._waiting_to_write = False
         self._closed = False
         limits = conn.server.limits
         self.max_body = limits.max_message_length or 0
@@ -85,6 +89,17 @@ class HttpConnection(asyncio.Protocol):
         if not self._busy:
             self._next()
         return True  # we close once the answer owed is written
+
+    def pause_writing(self) -> None:
+        # the ServerConnection also stops reading (its _update_reading); pipelined requests already
+        # buffered must not be answered into a transport buffer that is not draining
+        self._write_blocked = True
+
+    def resume_writing(self) -> None:
+        self._write_blocked = False
+        if self._waiting_to_write and not self._closed:
+            self._waiting_to_write = False
+            self._next_cycle()
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self._closed = True
@@ -172,6 +187,13 @@ class HttpConnection(asyncio.Protocol):
         self._request = None
         if self._closed:
             return
+        if self._write_blocked:
+            self._waiting_to_write = True
+            return
+        self._next_cycle()
+
+    def _next_cycle(self) -> None:
+        """The answer is written: go on with the next request (keep-alive), or close."""
         if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
             self.h11.start_next_cycle()
             self._busy = False

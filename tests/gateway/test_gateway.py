@@ -363,3 +363,38 @@ async def test_tls_on_the_same_port(gw, tmp_path) -> None:
 
     async with await Client.connect(addr, Option(tls=cctx)) as c:
         assert await c.call("Arith", "Mul", Args(2, 2), Reply) == Reply(4)
+
+
+async def test_a_peer_that_does_not_read_its_answers_bounds_the_server(gw) -> None:
+    """Pipelined requests whose answers are never read: the server stops answering (and reading)
+    once its write buffer is full, instead of buffering answers without bound; reading them all
+    later gets every answer."""
+    srv, addr = await gw()
+
+    class Big:
+        def blob(self, args: dict) -> dict:
+            return {"x": "y" * 100_000}
+
+    srv.register(Big())
+    h = await Http.open(addr)
+    n = 200  # 20 MB of answers if all were written at once
+    req = request(headers={"X-RPCX-SerializeType": "1", "X-RPCX-ServicePath": "Big", "X-RPCX-ServiceMethod": "Blob"},
+                  body=b"{}")
+    h.writer.write(req * n)
+    await asyncio.sleep(0.5)  # let the server answer as much as it will
+    [conn] = list(srv.connections)
+    buffered = conn.transport.get_write_buffer_size()
+    assert buffered < 4_000_000, buffered
+    for _ in range(n):
+        status, _, body = await h.answer()
+        assert status == 200 and len(body) > 100_000
+    await h.close()
+
+
+async def test_shutdown_closes_keep_alive_http_connections(gw) -> None:
+    srv, addr = await gw()
+    h = await Http.open(addr)
+    await h.send(request(headers=MUL, body=b'{"A":1,"B":2}'))
+    await h.answer()
+    assert await asyncio.wait_for(srv.shutdown(timeout=WAIT), WAIT + 1)
+    assert await h.closed_by_server() == b""
