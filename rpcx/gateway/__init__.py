@@ -19,7 +19,7 @@ Needs ``pip install 'rpcx-python[gateway]'`` (h11).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ..protocol.detect import match_http
 from .cors import CorsOptions
@@ -46,12 +46,25 @@ class Gateway:
     'invoke'
     >>> Gateway(None, http_invoke=False, jsonrpc=True).choose({}) is None
     True
+
+    ``handle(request, peer) -> Handled`` serves each rpcx request built from HTTP (see
+    :data:`rpcx.gateway.invoke.Handle`); ``max_body`` bounds request bodies (0: no bound) and
+    ``frame_timeout`` how long a started request may take to arrive.
     """
 
     def __init__(
-        self, server: "Optional[Server]", *, http_invoke: bool, jsonrpc: bool, cors: Optional[CorsOptions] = None
+        self,
+        handle: Any,
+        *,
+        http_invoke: bool,
+        jsonrpc: bool,
+        cors: Optional[CorsOptions] = None,
+        max_body: int = 0,
+        frame_timeout: Optional[float] = 30.0,
     ) -> None:
-        self.server = server
+        self.handle = handle
+        self.max_body = max_body
+        self.frame_timeout = frame_timeout
         self.http_invoke = http_invoke
         self.jsonrpc = jsonrpc
         #: CORS for both protocols (Go's ``Server.SetCORS``); None: no CORS headers at all
@@ -69,7 +82,7 @@ class Gateway:
     def connection(self, conn: "ServerConnection") -> "asyncio.Protocol":
         from .http import HttpConnection
 
-        return HttpConnection(conn, self)
+        return HttpConnection(conn.peer, self)
 
 
 def enable_gateway(
@@ -89,5 +102,6 @@ def enable_gateway(
         raise ImportError("the rpcx gateway needs h11: pip install 'rpcx-python[gateway]'") from None
     if disable_http_gateway and disable_jsonrpc:
         return
-    gateway = Gateway(server, http_invoke=not disable_http_gateway, jsonrpc=not disable_jsonrpc, cors=cors)
+    gateway = Gateway(server.handle_message, http_invoke=not disable_http_gateway, jsonrpc=not disable_jsonrpc,
+                      cors=cors, max_body=server.limits.max_message_length, frame_timeout=server.frame_timeout)
     server.add_protocol("http", match_http, gateway.connection)

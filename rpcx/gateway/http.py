@@ -8,8 +8,9 @@ its whole life, as Go's cmux does: JSON-RPC when it carries ``X-JSONRPC-2.0: tru
 is on), HTTP invoke otherwise (if on); a connection neither claims is closed.
 
 Bounds: the request line and headers at most :data:`MAX_HEADER_BYTES` (431 past it), the body at
-most the server's ``Limits.max_message_length`` (413), and a request that has started must be
-complete within the server's ``frame_timeout`` (the slowloris guard; the connection is closed).
+most the gateway's ``max_body`` (the server's ``Limits.max_message_length``; 413), and a request
+that has started must be complete within its ``frame_timeout`` (the server's; the slowloris guard:
+the connection is closed).
 Malformed HTTP gets h11's 400 and a close; nothing here affects other connections.
 """
 
@@ -28,7 +29,6 @@ from .invoke import Answer, invoke
 from .jsonrpc import serve_jsonrpc
 
 if TYPE_CHECKING:
-    from ..server.connection import ServerConnection
     from . import Gateway
 
 __all__ = ["HttpConnection", "MAX_HEADER_BYTES", "MAX_PIPELINED_BYTES"]
@@ -44,8 +44,8 @@ MAX_PIPELINED_BYTES = 256 * 1024
 class HttpConnection(asyncio.Protocol):
     """The gateway's handler of one HTTP connection (made by :class:`~rpcx.gateway.Gateway`)."""
 
-    def __init__(self, conn: "ServerConnection", gateway: "Gateway") -> None:
-        self.conn = conn
+    def __init__(self, peer: Any, gateway: "Gateway") -> None:
+        self.peer = peer
         self.gateway = gateway
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self.transport: Optional[asyncio.Transport] = None
@@ -62,12 +62,13 @@ class HttpConnection(asyncio.Protocol):
         #: an answer was written while write-blocked: the next request waits for resume_writing
         self._waiting_to_write = False
         self._closed = False
-        limits = conn.server.limits
-        self.max_body = limits.max_message_length or 0
+        self.max_body = gateway.max_body
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.peer is None:
+            self.peer = transport.get_extra_info("peername")
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -161,23 +162,23 @@ class HttpConnection(asyncio.Protocol):
         if self.kind is None:
             self.kind = self.gateway.choose(h)
             if self.kind is None:
-                log.info("closing HTTP connection from %s: no gateway protocol takes it", self.conn.peer)
+                log.info("closing HTTP connection from %s: no gateway protocol takes it", self.peer)
                 self._close()
                 return
         method = req.method.decode("latin-1")
         target = req.target.decode("latin-1")
-        server = self.conn.server
+        handle = self.gateway.handle
         cors = self.gateway.cors
         try:
             if cors is not None and cors.is_preflight(method, h):
                 # rs/cors answers preflights itself, before the router or JSON-RPC see them
                 answer = Answer(cors.options_success_status, cors.preflight(h))
             elif self.kind == "jsonrpc":
-                answer = await serve_jsonrpc(server, h, bytes(self._body), self.conn.peer)
+                answer = await serve_jsonrpc(handle, h, bytes(self._body), self.peer)
             else:
-                answer = await invoke(server, method, target, h, bytes(self._body), self.conn.peer)
+                answer = await invoke(handle, method, target, h, bytes(self._body), self.peer)
         except Exception as exc:  # noqa: BLE001 - one bad request must not kill the connection silently
-            log.exception("gateway request from %s failed", self.conn.peer)
+            log.exception("gateway request from %s failed", self.peer)
             answer = Answer(500, {"Content-Type": "text/plain; charset=utf-8"}, f"{exc}\n".encode())
         else:
             if cors is not None and not cors.is_preflight(method, h):
@@ -228,14 +229,14 @@ class HttpConnection(asyncio.Protocol):
                 out += self.h11.send(h11.Data(data=answer.body))
             out += self.h11.send(h11.EndOfMessage())
         except h11.LocalProtocolError as exc:
-            log.warning("cannot answer HTTP request from %s: %s", self.conn.peer, exc)
+            log.warning("cannot answer HTTP request from %s: %s", self.peer, exc)
             self._close()
             return
         self.transport.write(out)  # type: ignore[union-attr]
 
     def _reject(self, status: int, why: str) -> None:
         """Answer a request that cannot be served (malformed, too large) and close."""
-        log.info("closing HTTP connection from %s: %s", self.conn.peer, why)
+        log.info("closing HTTP connection from %s: %s", self.peer, why)
         if self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             body = f"{status} {http.HTTPStatus(status).phrase}\n".encode()
             answer = Answer(status, {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"}, body)
@@ -244,7 +245,7 @@ class HttpConnection(asyncio.Protocol):
 
     # -- the slowloris guard ------------------------------------------------------------------
     def _arm_timer(self) -> None:
-        timeout = self.conn.server.frame_timeout
+        timeout = self.gateway.frame_timeout
         if self._timer is None and timeout is not None and not self._closed:
             self._timer = asyncio.get_running_loop().call_later(timeout, self._timed_out)
 
@@ -255,8 +256,8 @@ class HttpConnection(asyncio.Protocol):
 
     def _timed_out(self) -> None:
         self._timer = None
-        log.info("closing HTTP connection from %s: request not complete after %ss", self.conn.peer,
-                 self.conn.server.frame_timeout)
+        log.info("closing HTTP connection from %s: request not complete after %ss", self.peer,
+                 self.gateway.frame_timeout)
         self._close()
 
     def _close(self) -> None:

@@ -20,16 +20,20 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 from ..protocol.constants import AUTH_KEY, SERVICE_ERROR, MessageStatusType, MessageType
 from ..protocol.message import Message
 from .gohttp import atoi, encode_query, parse_query, parse_uint
 
-if TYPE_CHECKING:
-    from ..server.server import Server
+from ..server.dispatch import Handled
 
-__all__ = ["Answer", "invoke", "to_message", "ROUTED_METHODS"]
+__all__ = ["Answer", "Handle", "invoke", "to_message", "ROUTED_METHODS"]
+
+#: ``handle(request, peer) -> Handled``: serves one rpcx request built from HTTP. On the rpcx port
+#: it is the server's :meth:`~rpcx.server.dispatch.Dispatcher.handle_message`; the standalone
+#: gateway forwards the request with an XClient.
+Handle = Callable[[Message, Any], Awaitable[Handled]]
 
 # the X-RPCX-* headers, in Go's canonical spelling (what http.Header keys are)
 VERSION = "X-Rpcx-Version"
@@ -106,7 +110,7 @@ def _error_of(reply: Optional[Message]) -> str:
     return reply.metadata.get(SERVICE_ERROR, "")
 
 
-async def invoke(server: "Server", method: str, target: str, h: dict[str, str], body: bytes, peer: Any) -> Answer:
+async def invoke(handle: Handle, method: str, target: str, h: dict[str, str], body: bytes, peer: Any) -> Answer:
     """Serve one HTTP invoke request; ``h`` maps canonical header names to their first value."""
     if method not in ROUTED_METHODS:
         if method == "OPTIONS":  # httprouter answers OPTIONS itself
@@ -142,7 +146,7 @@ async def invoke(server: "Server", method: str, target: str, h: dict[str, str], 
         wh[ERROR_MESSAGE] = err or ""
         return Answer(200, wh)  # Go writes no status here: net/http's default 200
 
-    handled = await server.handle_message(req, peer)
+    handled = await handle(req, peer)
     reply = handled.reply
     if handled.refused == "plugin":  # Go: http.Error(w, err.Error(), 500)
         wh["Content-Type"] = "text/plain; charset=utf-8"

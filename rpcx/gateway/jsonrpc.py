@@ -26,15 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import Any, Optional, Union
 
 from ..protocol.constants import AUTH_KEY, SERVICE_ERROR, MessageStatusType, MessageType, SerializeType
 from ..protocol.message import Message
 from .gohttp import parse_query
-from .invoke import META, Answer
-
-if TYPE_CHECKING:
-    from ..server.server import Server
+from .invoke import META, Answer, Handle
 
 __all__ = ["serve_jsonrpc", "error_body", "result_body", "PARSE_ERROR", "INVALID_REQUEST", "METHOD_NOT_FOUND",
            "INTERNAL_ERROR"]
@@ -86,7 +83,7 @@ def _go_kind(v: Any) -> str:
     return "object"
 
 
-async def _one(server: "Server", doc: Any, h: dict[str, str], peer: Any, in_batch: bool) -> Optional[bytes]:
+async def _one(handle: Handle, doc: Any, h: dict[str, str], peer: Any, in_batch: bool) -> Optional[bytes]:
     """The response to one request object, or None for a notification."""
     if not isinstance(doc, dict):
         if in_batch:
@@ -122,7 +119,7 @@ async def _one(server: "Server", doc: Any, h: dict[str, str], peer: Any, in_batc
         metadata[AUTH_KEY] = h["Authorization"]
     req = Message(message_type=MessageType.REQUEST, serialize_type=SerializeType.JSON,
                   service_path=method[:dot], service_method=method[dot + 1:], metadata=metadata, payload=payload)
-    handled = await server.handle_message(req, peer)
+    handled = await handle(req, peer)
     if id_ is None:
         return None
     reply = handled.reply
@@ -132,7 +129,7 @@ async def _one(server: "Server", doc: Any, h: dict[str, str], peer: Any, in_batc
     return result_body(bytes(reply.payload) or b"null", id_)
 
 
-async def serve_jsonrpc(server: "Server", h: dict[str, str], body: bytes, peer: Any) -> Answer:
+async def serve_jsonrpc(handle: Handle, h: dict[str, str], body: bytes, peer: Any) -> Answer:
     """Answer one HTTP request carrying a JSON-RPC request or batch."""
     try:
         doc = json.loads(body)
@@ -144,10 +141,10 @@ async def serve_jsonrpc(server: "Server", h: dict[str, str], body: bytes, peer: 
             return _answer(error_body(INVALID_REQUEST, "invalid request: empty batch", None))
         # the calls of a batch run concurrently (the spec allows any order of work; the array
         # keeps the order of the requests)
-        parts = await asyncio.gather(*(_one(server, d, h, peer, True) for d in doc))
+        parts = await asyncio.gather(*(_one(handle, d, h, peer, True) for d in doc))
         answered = [p for p in parts if p is not None]
         return _answer(b"[" + b",".join(answered) + b"]" if answered else None)
-    return _answer(await _one(server, doc, h, peer, False))
+    return _answer(await _one(handle, doc, h, peer, False))
 
 
 def _answer(body: Optional[bytes]) -> Answer:
