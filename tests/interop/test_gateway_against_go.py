@@ -246,3 +246,25 @@ def test_cors_on_jsonrpc_same_answer_as_go(cors_servers) -> None:
     body = json.dumps(JSONRPC_CASES["call"]).encode()
     req = _request("POST", "/", {**JSONRPC, "Origin": "https://app.example"}, body)
     assert _ask(py, req) == _ask(go, req)
+
+
+async def test_standalone_gateway_in_front_of_the_go_server(servers) -> None:
+    """The Python standalone gateway forwards to Go's rpcx server; its answers are the ones Go's own
+    same-port gateway gives for the same requests."""
+    import asyncio
+
+    from rpcx.client import Peer2PeerDiscovery
+    from rpcx.gateway.standalone import StandaloneGateway
+
+    go, _ = servers
+    gw = StandaloneGateway(Peer2PeerDiscovery(go.address), timeout=30.0)
+    gaddr = await gw.start("tcp@127.0.0.1:0")
+    try:
+        via = Peer(None, gaddr)  # type: ignore[arg-type]
+        for case in ("mul", "service error", "unknown service", "unknown method", "mul by PUT"):
+            req = _request(*INVOKE_CASES[case])
+            assert await asyncio.to_thread(_ask, via, req) == await asyncio.to_thread(_ask, go, req), case
+        req = _request("POST", "/", JSONRPC, json.dumps(JSONRPC_CASES["call"]).encode())
+        assert await asyncio.to_thread(_ask, via, req) == await asyncio.to_thread(_ask, go, req)
+    finally:
+        await gw.aclose()
