@@ -80,6 +80,7 @@ class Gateway:
         return None
 
     def connection(self, conn: "ServerConnection") -> "asyncio.Protocol":
+        """The handler of a server connection the sniffer gave to HTTP (``add_protocol``'s factory)."""
         from .http import HttpConnection
 
         return HttpConnection(conn.peer, self)

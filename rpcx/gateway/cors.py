@@ -92,6 +92,7 @@ class CorsOptions:
         return True
 
     def is_preflight(self, method: str, h: dict[str, str]) -> bool:
+        """An ``OPTIONS`` request with ``Access-Control-Request-Method``: rs/cors answers it itself."""
         return method == "OPTIONS" and bool(h.get("Access-Control-Request-Method"))
 
     def preflight(self, h: dict[str, str]) -> dict[str, str]:
