@@ -18,6 +18,7 @@ the gateway says byte for byte what Go says.
 
 from __future__ import annotations
 
+import functools
 import urllib.parse
 from typing import Optional
 
@@ -92,6 +93,7 @@ def atoi(s: str) -> tuple[Optional[int], Optional[str]]:
     return None, f'strconv.Atoi: parsing "{s}": invalid syntax'
 
 
+@functools.lru_cache(maxsize=1024)  # header names repeat on every request; hostile ones cannot grow it
 def canonical(name: str) -> str:
     """Go's ``textproto.CanonicalMIMEHeaderKey`` for token names: ``x-rpcx-meta`` -> ``X-Rpcx-Meta``."""
     return "-".join(p[:1].upper() + p[1:].lower() for p in name.split("-"))
