@@ -211,7 +211,7 @@ class HttpConnection(asyncio.Protocol):
         ``Content-Length`` and a sniffed ``Content-Type`` when the handler set none."""
         if self._closed:
             return
-        headers = sorted(answer.headers.items())
+        headers: list[tuple[str, Any]] = [(k, _field_value(v)) for k, v in sorted(answer.headers.items())]
         headers.append(("Date", email.utils.formatdate(usegmt=True)))
         if answer.status not in (204, 304):  # net/http sends no length where no body may be
             headers.append(("Content-Length", str(len(answer.body))))
@@ -265,6 +265,22 @@ class HttpConnection(asyncio.Protocol):
         if not self._closed and self.transport is not None:
             self._closed = True
             self.transport.close()
+
+
+# net/http writes header values with CR and LF replaced by spaces; h11 also refuses the other
+# control characters, which an error text may hold: they become spaces too
+_CONTROL_BYTES = bytes(list(range(0, 9)) + list(range(10, 32)) + [127])
+_CONTROL = bytes.maketrans(_CONTROL_BYTES, b" " * len(_CONTROL_BYTES))
+
+
+def _field_value(value: str) -> bytes:
+    r"""A header value as bytes h11 accepts: UTF-8 (as Go writes a string), control characters as
+    spaces, no leading or trailing whitespace (h11 refuses it; Go's clients trim it anyway).
+
+    >>> _field_value("line one\nline two\x00é ")
+    b'line one line two \xc3\xa9'
+    """
+    return value.encode("utf-8", "replace").translate(_CONTROL).strip(b" \t")
 
 
 def _content_length(req: Any) -> Optional[int]:

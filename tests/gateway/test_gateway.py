@@ -398,3 +398,21 @@ async def test_shutdown_closes_keep_alive_http_connections(gw) -> None:
     await h.answer()
     assert await asyncio.wait_for(srv.shutdown(timeout=WAIT), WAIT + 1)
     assert await h.closed_by_server() == b""
+
+
+async def test_error_texts_with_newlines_and_unicode_still_get_an_answer(gw) -> None:
+    srv, addr = await gw()
+
+    class Odd:
+        def fail(self, args: dict) -> dict:
+            raise ValueError("first line\r\nsecond line: ünïcode\x00")
+
+    srv.register(Odd())
+    h = await Http.open(addr)
+    await h.send(request(path="/Odd", headers={"X-RPCX-SerializeType": "1", "X-RPCX-ServiceMethod": "Fail"}, body=b"{}"))
+    status, headers, _ = await h.answer()
+    assert status == 500
+    assert headers["x-rpcx-errormessage"].encode("latin-1").decode() == "first line  second line: ünïcode"
+    await h.send(request(headers=MUL, body=b'{"A":2,"B":2}'))  # the connection carries on
+    assert (await h.answer())[2] == b'{"C":4}'
+    await h.close()
