@@ -1,6 +1,8 @@
-"""Command line (layer: tools): serve objects, call a service, ping a server, decode a frame.
+"""Command line (layer: tools): serve objects, call a service, ping a server, decode a frame, run a gateway.
 
     rpcx serve tcp@127.0.0.1:8972 mypkg.arith:Arith                    # serve Arith() until Ctrl-C
+    rpcx serve tcp@127.0.0.1:8972 mypkg.arith:Arith --gateway          # ... with HTTP invoke and JSON-RPC too
+    rpcx gateway tcp@127.0.0.1:9981 --registry peer2peer://tcp@127.0.0.1:8972   # HTTP in front of rpcx
     rpcx call tcp@127.0.0.1:8972 Arith.Mul '{"A": 10, "B": 20}'        # JSON in, JSON out
     rpcx call tcp@127.0.0.1:8972 Arith.Mul '{"A": 10, "B": 20}' --codec msgpack --meta k=v
     rpcx call tcp@127.0.0.1:8972 Arith.Echo aGVsbG8= --codec raw        # bytes in and out as base64
@@ -175,12 +177,62 @@ async def _serve(a: argparse.Namespace) -> int:
             return fail("rpcx serve", f"cannot use certificate {a.cert}", exc)
     server = Server(tls=tls)
     server.register(obj, a.metadata, name=a.name)
+    if a.gateway:
+        from .gateway import enable_gateway
+
+        try:
+            enable_gateway(server)
+        except ImportError as exc:
+            return fail("rpcx serve", "cannot serve the gateway", exc)
     try:
         address = await server.start(a.address)
     except (OSError, ValueError, RpcxError) as exc:
         return fail("rpcx serve", f"cannot listen on {a.address}", exc)
     print(f"serving {address}", flush=True)
     await server.run_until_signalled(timeout=10)
+    return 0
+
+
+def _discovery(registry: str) -> Any:
+    """``peer2peer://ADDRESS`` or ``multiple://ADDRESS,ADDRESS`` (rpcx-gateway's ``-registry``); an
+    address without a network is tcp, as in Go (``127.0.0.1:8972`` is ``tcp@127.0.0.1:8972``)."""
+    from .client import KVPair, MultipleServersDiscovery, Peer2PeerDiscovery
+
+    scheme, sep, rest = registry.partition("://")
+    keys = [k if "@" in k else f"tcp@{k}" for k in rest.split(",") if k]
+    if not sep or not keys:
+        raise _Usage(f"--registry is peer2peer://ADDRESS or multiple://ADDRESS,ADDRESS, got {registry!r}")
+    if scheme == "peer2peer" and len(keys) == 1:
+        return Peer2PeerDiscovery(keys[0])
+    if scheme == "multiple":
+        return MultipleServersDiscovery([KVPair(k) for k in keys])
+    raise _Usage(f"unknown registry {scheme!r} (peer2peer:// with one address, or multiple://)")
+
+
+async def _gateway(a: argparse.Namespace) -> int:
+    try:
+        from .gateway import CorsOptions
+        from .gateway.standalone import StandaloneGateway
+    except ImportError as exc:
+        return fail("rpcx gateway", "cannot run the gateway", exc)
+    gw = StandaloneGateway(_discovery(a.registry), timeout=a.timeout or None, disable_jsonrpc=a.no_jsonrpc,
+                           cors=CorsOptions.allow_all() if a.cors else None)
+    try:
+        address = await gw.start(a.address)
+    except (OSError, ValueError, RpcxError) as exc:
+        await gw.aclose()
+        return fail("rpcx gateway", f"cannot listen on {a.address}", exc)
+    print(f"serving {address}", flush=True)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await gw.aclose()
     return 0
 
 
@@ -192,7 +244,7 @@ def parser() -> argparse.ArgumentParser:
     """The ``rpcx`` argument parser (``rpcx --help``, ``rpcx call --help``, ...)."""
     p = Parser(prog="rpcx", description="rpcx for Python: a command line.\n\n" + (__doc__ or "").split("\n\n")[1],
                formatter_class=_Help)
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="{serve,call,ping,decode}", parser_class=Parser)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{serve,call,ping,decode,gateway}", parser_class=Parser)
     v = sub.add_parser("serve", help="serve a Python object's methods until Ctrl-C", formatter_class=_Help,
                        description="Register module:attribute (a class is instantiated) and serve it; prints "
                                    "'serving ADDRESS' once it accepts calls; SIGINT/SIGTERM finish calls in flight.")
@@ -202,6 +254,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--metadata", default="", help="registry metadata, e.g. --metadata 'weight=2&group=a'")
     v.add_argument("--cert", help="TLS certificate (PEM), e.g. --cert server.pem")
     v.add_argument("--key", help="TLS private key (PEM), e.g. --key server.key")
+    v.add_argument("--gateway", action="store_true",
+                   help="also answer HTTP invoke and JSON-RPC 2.0 on the same port, as Go's server does "
+                        "(see docs/gateway.md), e.g. curl -H 'X-JSONRPC-2.0: true' ...")
     c = sub.add_parser("call", help="call Service.Method and print the reply as JSON", formatter_class=_Help,
                        description="Call Service.Method and print the reply as JSON (bytes as base64).")
     c.add_argument("address", help="server address, e.g. tcp@127.0.0.1:8972 or unix@/tmp/rpcx.sock")
@@ -223,6 +278,22 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("decode", help="decode rpcx frames given in hex", formatter_class=_Help,
                        description="Decode rpcx frames given in hex (whitespace ignored).")
     d.add_argument("hex", help="frame bytes in hex, e.g. 0800003000000000...")
+    w = sub.add_parser("gateway", help="serve HTTP invoke and JSON-RPC in front of rpcx servers", formatter_class=_Help,
+                       description="Forward HTTP invoke (X-RPCX-* headers) and JSON-RPC 2.0 requests to the rpcx "
+                                   "servers of a registry (what rpcxio/rpcx-gateway does); prints 'serving ADDRESS'. "
+                                   "Answers as Go's same-port gateway does; see docs/gateway.md.\n\n"
+                                   "  rpcx gateway tcp@127.0.0.1:9981 --registry peer2peer://tcp@127.0.0.1:8972\n"
+                                   "  curl http://127.0.0.1:9981/Arith -H 'X-RPCX-SerializeType: 1' "
+                                   "-H 'X-RPCX-ServiceMethod: Mul' -d '{\"A\":10,\"B\":20}'")
+    w.add_argument("address", help="where to listen for HTTP, e.g. tcp@127.0.0.1:9981")
+    w.add_argument("--registry", required=True,
+                   help="where the servers are: peer2peer://ADDRESS or multiple://ADDRESS,ADDRESS, "
+                        "e.g. --registry multiple://tcp@10.0.0.1:8972,tcp@10.0.0.2:8972")
+    w.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="per-call timeout (a caller's __ServerTimeout in X-RPCX-Meta may shorten it; 0: none), "
+                        "e.g. --timeout 5")
+    w.add_argument("--cors", action="store_true", help="allow every origin (Go's AllowAllCORSOptions)")
+    w.add_argument("--no-jsonrpc", action="store_true", help="answer HTTP invoke only")
     return p
 
 
@@ -238,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_call(a))
         if a.cmd == "serve":
             return asyncio.run(_serve(a))
+        if a.cmd == "gateway":
+            _discovery(a.registry)  # a usage mistake is reported as one, before anything listens
+            return asyncio.run(_gateway(a))
         return asyncio.run(_ping(a))
     except _Usage as exc:
         print(f"{prog}: {exc} (see --help)", file=sys.stderr)

@@ -7,7 +7,8 @@ from types import ModuleType
 
 import pytest
 
-PACKAGES = ["rpcx", "rpcx.protocol", "rpcx.client", "rpcx.server", "rpcx.codec", "rpcx.errors", "rpcx.transport", "rpcx.testing", "rpcx.plugins"]
+PACKAGES = ["rpcx", "rpcx.protocol", "rpcx.client", "rpcx.server", "rpcx.codec", "rpcx.errors", "rpcx.transport", "rpcx.testing",
+            "rpcx.plugins", "rpcx.gateway"]
 
 
 def _module(name: str) -> ModuleType:

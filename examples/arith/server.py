@@ -1,4 +1,4 @@
-"""Serve Arith: ``python examples/arith/server.py tcp@127.0.0.1:8972 [--codec ...] [--cert F --key F] [--auth T]``.
+"""Serve Arith: ``python examples/arith/server.py tcp@127.0.0.1:8972 [--codec ...] [--cert F --key F] [--auth T] [--gateway [--cors]]``.
 
 Prints ``serving <address>`` once it accepts calls; SIGINT/SIGTERM finish calls in flight, then exit 0.
 A server that cannot start prints one line on stderr and exits non-zero, without a traceback (the
@@ -35,6 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cert", help="TLS certificate (PEM); may hold the key too")
     p.add_argument("--key", help="TLS private key (PEM)")
     p.add_argument("--auth", help="require this __AUTH token")
+    p.add_argument("--gateway", action="store_true",
+                   help="also answer HTTP invoke and JSON-RPC 2.0 on the same port, as Go's server does (needs h11)")
+    p.add_argument("--cors", action="store_true", help="with --gateway: allow every origin (Go's AllowAllCORSOptions)")
     p.add_argument("--verbose", "-v", action="store_true")
     return p.parse_args(argv)
 
@@ -75,6 +78,10 @@ async def main(argv: list[str] | None = None) -> int:
 
     server = Server(tls=tls, auth=auth)
     server.register_name("Arith", Arith())
+    if opts.gateway:
+        from rpcx.gateway import CorsOptions, enable_gateway
+
+        enable_gateway(server, cors=CorsOptions.allow_all() if opts.cors else None)
     try:
         address = await server.start(opts.address)
     except (OSError, ValueError, RpcxError) as exc:

@@ -40,6 +40,7 @@ from ..errors import (
     ServiceError,
 )
 from ..protocol.constants import AUTH_KEY, SERVER_TIMEOUT
+from ..protocol.message import Message
 from .client import Client, PushHandler
 from .discovery import KVPair, ServiceDiscovery
 from .options import FailMode, Option, SelectMode
@@ -101,6 +102,10 @@ class _Result(NamedTuple):
         if self.outcome is Outcome.SUCCESS:
             return self.value
         raise self.value
+
+
+#: the reply type that makes an attempt send the call's Message as it is (send_raw)
+_RAW: Any = object()
 
 
 class XClient:
@@ -481,6 +486,12 @@ class XClient:
             if oneway:
                 await client.oneway(call.service_path, call.service_method, call.args, metadata=md)
                 reply = None
+            elif reply_type is _RAW:
+                # send_raw: the request Message as it came (a gateway's), its metadata with ours
+                reply = await client.send_raw(
+                    call.args.replace(metadata=md),
+                    timeout=None if deadline is None else deadline - time.monotonic(),
+                )
             else:
                 reply = await client.call(
                     call.service_path, call.service_method, call.args, reply_type, metadata=md,
@@ -605,6 +616,24 @@ class XClient:
                 if not t.done():
                     t.cancel()  # the loser: abandoned, its connection kept
                     self._track(t)
+
+    async def send_raw(self, msg: Message, *, timeout: float | None = None) -> Message:
+        """Send a request :class:`Message` built elsewhere (a gateway's: payload already encoded,
+        its serialize type, metadata and method as they came) to a selected server, applying the
+        fail mode; return the raw response frame (Go's ``XClient.SendRaw``). An error response is
+        returned, not raised (it is an answer; only dial and connection errors are retried); the
+        deadline goes to the server as ``__ServerTimeout`` as for :meth:`call`."""
+        call = self._begin(msg.service_method, msg, msg.metadata)
+        timeout = timeout if timeout is not None else self.option.default_timeout
+        deadline = time.monotonic() + timeout if timeout is not None else None
+        if self.fail_mode == FailMode.FAILBACKUP:
+            reply = await self._call_backup(call, _RAW, None, deadline)
+        elif self.fail_mode == FailMode.FAILFAST:
+            reply = (await self._attempt(call, self._select(call), reply_type=_RAW, deadline=deadline)).unwrap()
+        else:
+            reply = await self._call_retrying(call, _RAW, None, deadline)
+        assert isinstance(reply, Message)
+        return reply
 
     async def oneshot(self, method: str, args: Any, *, metadata: dict[str, str] | None = None) -> None:
         """Send a oneway call to a selected server and return once it is written (one attempt)."""

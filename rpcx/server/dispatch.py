@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from ..errors import CodecError, RpcxError
 from ..protocol.constants import AUTH_KEY
-from ..protocol.message import Message, encode, encode_route, make_response
-from .context import Context, _current, _FrameContext, deadline_from
+from ..protocol.message import Message, encode, encode_route, make_response, parse_frame
+from .context import Context, _current, _FrameContext, deadline_from, hot_call
 from .hotpath import FastEntry, handle_plain
 from .service import MethodInfo
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .plugins import PluginContainer
     from .service import Service
 
-__all__ = ["Dispatcher", "CallPlan", "error_text", "FailureLog"]
+__all__ = ["Dispatcher", "CallPlan", "error_text", "FailureLog", "Handled", "ReplySink"]
 
 log = logging.getLogger("rpcx.server")
 
@@ -158,6 +158,49 @@ async def _maybe(value: Any) -> Any:
     return value
 
 
+@dataclasses.dataclass(frozen=True)
+class Handled:
+    """What :meth:`Dispatcher.handle_message` got back for one request: the reply frame's
+    :class:`Message` (None if none was written), and why the connection would have been closed
+    (None: it would not; ``"plugin"``: a ``post_read_request`` hook refused the request before
+    dispatch; ``"auth"``: the auth function refused it)."""
+
+    reply: Message | None
+    refused: str | None = None
+
+
+class ReplySink:
+    """Stands in for a :class:`~rpcx.server.connection.ServerConnection` when a request arrived by
+    another protocol (the HTTP gateway): it keeps the reply frame the dispatch path writes instead
+    of sending it, and records a close instead of closing anything. It has what the dispatch path
+    and the fast path touch: ``peer``, ``hot``, ``closing``, ``write``, ``request_done``, ``close``,
+    ``abort``; pushes to it fail (there is no rpcx connection to push on).
+
+    >>> sink = ReplySink(("127.0.0.1", 1), None)
+    >>> sink.write(b"frame"); sink.frame, sink.closing
+    (b'frame', False)
+    """
+
+    def __init__(self, peer: Any, done: "asyncio.Future[None] | None") -> None:
+        self.peer = peer
+        self.hot = hot_call()
+        self.closing = False
+        self.frame: bytes | None = None
+        self._done = done
+
+    def write(self, frame: bytes) -> None:
+        self.frame = frame if self.frame is None else self.frame + frame
+
+    def request_done(self) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    def close(self) -> None:
+        self.closing = True
+
+    abort = close
+
+
 class Dispatcher:
     """The dispatch half of :class:`~rpcx.server.Server` (a mixin: these methods read the server's
     services, codecs, plugins and options)."""
@@ -249,6 +292,22 @@ class Dispatcher:
         task = asyncio.get_running_loop().create_task(self._serve(conn, req, plan))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+
+    async def handle_message(self, req: Message, peer: Any = None) -> Handled:
+        """Serve ``req``, a request built from another protocol (the HTTP gateway, JSON-RPC), on
+        the one dispatch path, and return its reply instead of writing it to an rpcx connection.
+        Plugins, auth, the fast path, the concurrency accounting and every error text are the
+        rpcx path's own. ``req`` should not be oneway (a oneway request gets no reply to return).
+        """
+        loop = asyncio.get_running_loop()
+        sink = ReplySink(peer, loop.create_future())
+        self._dispatch(sink, req, encode(req, compress=False))  # type: ignore[arg-type]
+        # a post_read_request hook refuses synchronously, before any task: tell it from auth
+        refused_at_once = sink.closing
+        await sink._done  # type: ignore[misc]
+        reply = parse_frame(sink.frame) if sink.frame is not None else None
+        refused = ("plugin" if refused_at_once else "auth") if sink.closing else None
+        return Handled(reply, refused)
 
     def _finish_plain(self, conn: "ServerConnection", frame: bytes, r: tuple[Any, Any]) -> None:
         """The fast path's rarer outcomes (see :func:`~rpcx.server.hotpath.handle_plain`): the call

@@ -55,8 +55,8 @@ class Peer:
         return self.proc.returncode
 
 
-def start(cmd: list[str]) -> Peer:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start(cmd: list[str], cwd: Path | None = None) -> Peer:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     if not line.startswith("serving "):

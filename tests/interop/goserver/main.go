@@ -1,6 +1,6 @@
 // goserver serves the Arith interop service with the real Go rpcx server.
 //
-//	goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N]
+//	goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N] [--cors]
 //
 // ADDRESS is network@address: tcp@127.0.0.1:PORT, tcp4@..., tcp6@[::1]:PORT,
 // unix@/path.sock, http@ (CONNECT), ws@, wss@ (needs --cert/--key), reuseport@.
@@ -31,7 +31,7 @@ import (
 )
 
 func usage(fs *flag.FlagSet) {
-	fmt.Fprintln(os.Stderr, "usage: goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N]")
+	fmt.Fprintln(os.Stderr, "usage: goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N] [--cors]")
 	fmt.Fprintln(os.Stderr, "  ADDRESS: tcp@127.0.0.1:PORT | tcp4@127.0.0.1:PORT | tcp6@[::1]:PORT | unix@/path.sock |")
 	fmt.Fprintln(os.Stderr, "           http@127.0.0.1:PORT | ws@127.0.0.1:PORT | wss@127.0.0.1:PORT | reuseport@127.0.0.1:PORT")
 	fs.PrintDefaults()
@@ -46,6 +46,7 @@ func main() {
 	key := fs.String("key", "", "TLS private key file (PEM)")
 	auth := fs.String("auth", "", "require this exact __AUTH token")
 	maxLen := fs.Int("max-message-length", 0, "sets protocol.MaxMessageLength (0 = unlimited)")
+	allowCORS := fs.Bool("cors", false, "gateway and JSON-RPC answer CORS (server.AllowAllCORSOptions)")
 	fs.Usage = func() { usage(fs) }
 	pos, err := arith.ParseArgs(fs, os.Args[1:])
 	if err != nil {
@@ -79,6 +80,9 @@ func main() {
 	}
 
 	s := server.NewServer(opts...)
+	if *allowCORS {
+		s.SetCORS(server.AllowAllCORSOptions())
+	}
 	if *auth != "" {
 		token := *auth
 		s.AuthFunc = func(ctx context.Context, req *protocol.Message, got string) error {

@@ -1,0 +1,91 @@
+"""Benchmark HTTP invoke and JSON-RPC on the rpcx port: the Python server (``--gateway``, uvloop)
+next to Go rpcx's same-port gateway, under one Go HTTP load client (bench/go/httpload).
+
+    .venv/bin/python bench/gateway.py [--seconds 3] [--conc 1,16,64]
+
+Each (server, protocol, concurrency) cell starts the server as a subprocess on a free loopback
+port, runs httpload (bounded: at most 200000 calls or --seconds), and stops the server by PID.
+The Go server is tests/interop/goserver (built by tests/interop/build.sh into RPCX_INTEROP_BIN);
+httpload is built into ~/.cache/rpcx-python/bench-bin-gateway. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+INTEROP_BIN = Path(os.environ.get("RPCX_INTEROP_BIN", Path.home() / ".cache" / "rpcx-python" / "interop-bin"))
+BENCH_BIN = Path.home() / ".cache" / "rpcx-python" / "bench-bin-gateway"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list[str]) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("serving "):
+        proc.kill()
+        raise RuntimeError(f"{cmd[0]} did not start: {line!r}")
+    return proc, line.split(" ", 1)[1]
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--conc", default="1,16,64")
+    a = p.parse_args()
+    subprocess.run(["sh", str(ROOT / "tests" / "interop" / "build.sh")], check=True, capture_output=True)
+    BENCH_BIN.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["go", "build", "-o", str(BENCH_BIN / "httpload"), "./httpload"], cwd=HERE / "go", check=True)
+    servers = {
+        "Go rpcx v1.9.4": lambda: [str(INTEROP_BIN / "goserver"), "tcp@127.0.0.1:0"],
+        "Python": lambda: [sys.executable, str(ROOT / "examples" / "arith" / "server.py"),
+                           f"tcp@127.0.0.1:{free_port()}", "--gateway"],
+    }
+    print("| server | protocol | concurrency | calls/s | p50 µs | p99 µs | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for name, cmd in servers.items():
+        for mode in ("invoke", "jsonrpc"):
+            for conc in (int(c) for c in a.conc.split(",")):
+                proc, address = start(cmd())
+                try:
+                    url = "http://" + address.partition("@")[2] + "/"
+                    out = subprocess.run(
+                        [str(BENCH_BIN / "httpload"), "-url", url, "-mode", mode, "-c", str(conc), "-n", "200000",
+                         "-d", f"{a.seconds}s"], capture_output=True, text=True, timeout=a.seconds + 120)
+                finally:
+                    stop(proc)
+                if out.returncode != 0:
+                    print(f"| {name} | {mode} | {conc} | failed: {out.stderr.strip()} | | | |")
+                    continue
+                r = json.loads(out.stdout)
+                print(f"| {name} | {mode} | {conc} | {r['calls_per_s']:.0f} | {r['p50_us']} | {r['p99_us']} |"
+                      f" {r['errors']} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

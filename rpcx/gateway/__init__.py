@@ -1,0 +1,108 @@
+"""HTTP invoke and JSON-RPC 2.0 on the rpcx port, as Go rpcx serves them (layer: gateway).
+
+:func:`enable_gateway` registers the gateway with :meth:`Server.add_protocol
+<rpcx.server.Server.add_protocol>`: a connection whose first bytes are an HTTP/1 request line goes
+to an :class:`~rpcx.gateway.http.HttpConnection`; rpcx connections (first byte 0x08) are not
+touched. Every call goes through the server's one dispatch path
+(:meth:`~rpcx.server.dispatch.Dispatcher.handle_message`): the same plugins, auth, codecs and error
+texts as rpcx calls. Go turns its gateway on by default; here it is opt-in (it needs the ``h11``
+extra, and a port that answers HTTP is a surface a server should choose). See docs/gateway.md.
+
+>>> from rpcx import Server
+>>> server = Server()
+>>> enable_gateway(server)
+>>> [p.name for p in server._protocols]
+['http']
+
+Needs ``pip install 'rpcx-python[gateway]'`` (h11).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..protocol.detect import match_http
+from .cors import CorsOptions
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ..server.connection import ServerConnection
+    from ..server.server import Server
+
+__all__ = ["enable_gateway", "Gateway", "CorsOptions", "JSONRPC_HEADER"]
+
+#: the header (any case) whose value ``true`` (exactly) on a connection's first request selects JSON-RPC
+JSONRPC_HEADER = "X-Jsonrpc-2.0"
+
+
+class Gateway:
+    """The gateway of one server: which of HTTP invoke and JSON-RPC are on, and the factory of
+    its HTTP connections (what :func:`enable_gateway` registers).
+
+    >>> Gateway(None, http_invoke=True, jsonrpc=True).choose({"X-Jsonrpc-2.0": "true"})
+    'jsonrpc'
+    >>> Gateway(None, http_invoke=True, jsonrpc=False).choose({"X-Jsonrpc-2.0": "true"})
+    'invoke'
+    >>> Gateway(None, http_invoke=False, jsonrpc=True).choose({}) is None
+    True
+
+    ``handle(request, peer) -> Handled`` serves each rpcx request built from HTTP (see
+    :data:`rpcx.gateway.invoke.Handle`); ``max_body`` bounds request bodies (0: no bound) and
+    ``frame_timeout`` how long a started request may take to arrive.
+    """
+
+    def __init__(
+        self,
+        handle: Any,
+        *,
+        http_invoke: bool,
+        jsonrpc: bool,
+        cors: Optional[CorsOptions] = None,
+        max_body: int = 0,
+        frame_timeout: Optional[float] = 30.0,
+    ) -> None:
+        self.handle = handle
+        self.max_body = max_body
+        self.frame_timeout = frame_timeout
+        self.http_invoke = http_invoke
+        self.jsonrpc = jsonrpc
+        #: CORS for both protocols (Go's ``Server.SetCORS``); None: no CORS headers at all
+        self.cors = cors
+
+    def choose(self, headers: dict[str, str]) -> Optional[str]:
+        """The protocol of a connection, from its first request's headers (canonical names), in
+        cmux's order: JSON-RPC's header match first, then any HTTP/1 request."""
+        if self.jsonrpc and headers.get(JSONRPC_HEADER) == "true":
+            return "jsonrpc"
+        if self.http_invoke:
+            return "invoke"
+        return None
+
+    def connection(self, conn: "ServerConnection") -> "asyncio.Protocol":
+        """The handler of a server connection the sniffer gave to HTTP (``add_protocol``'s factory)."""
+        from .http import HttpConnection
+
+        return HttpConnection(conn.peer, self)
+
+
+def enable_gateway(
+    server: "Server",
+    *,
+    disable_http_gateway: bool = False,
+    disable_jsonrpc: bool = False,
+    cors: Optional[CorsOptions] = None,
+) -> None:
+    """Serve HTTP invoke and JSON-RPC 2.0 on ``server``'s ports beside rpcx (TLS too, when the
+    server has TLS: the sniffing sees the decrypted bytes). The two switches are Go's
+    ``Server.DisableHTTPGateway`` and ``DisableJSONRPC``; with both set nothing is registered.
+    ``cors`` is Go's ``Server.SetCORS`` (``CorsOptions.allow_all()`` is ``AllowAllCORSOptions()``)."""
+    try:
+        import h11  # noqa: F401
+    except ImportError:
+        raise ImportError("the rpcx gateway needs h11: pip install 'rpcx-python[gateway]'") from None
+    if disable_http_gateway and disable_jsonrpc:
+        return
+    gateway = Gateway(server.handle_message, http_invoke=not disable_http_gateway, jsonrpc=not disable_jsonrpc,
+                      cors=cors, max_body=server.limits.max_message_length, frame_timeout=server.frame_timeout)
+    server.add_protocol("http", match_http, gateway.connection)

@@ -1,0 +1,293 @@
+"""The HTTP/1.1 side of a connection the server handed to the gateway (layer: gateway; h11 is the
+sans-IO HTTP parser, this module its asyncio adapter).
+
+One :class:`HttpConnection` per connection. Requests are read with h11 and answered in order, one
+at a time (keep-alive; pipelined requests wait in h11's buffer, and reading pauses when that buffer
+passes :data:`MAX_PIPELINED_BYTES`). The first request decides what the connection speaks for
+its whole life, as Go's cmux does: JSON-RPC when it carries ``X-JSONRPC-2.0: true`` (and JSON-RPC
+is on), HTTP invoke otherwise (if on); a connection neither claims is closed.
+
+Bounds: the request line and headers at most :data:`MAX_HEADER_BYTES` (431 past it), the body at
+most the gateway's ``max_body`` (the server's ``Limits.max_message_length``; 413), and a request
+that has started must be complete within its ``frame_timeout`` (the server's; the slowloris guard:
+the connection is closed).
+Malformed HTTP gets h11's 400 and a close; nothing here affects other connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import http
+import logging
+from typing import TYPE_CHECKING, Any, Optional
+
+import h11
+
+from .gohttp import canonical, detect_content_type
+from .invoke import Answer, invoke
+from .jsonrpc import serve_jsonrpc
+
+if TYPE_CHECKING:
+    from . import Gateway
+
+__all__ = ["HttpConnection", "MAX_HEADER_BYTES", "MAX_PIPELINED_BYTES"]
+
+log = logging.getLogger("rpcx.gateway")
+
+#: request line plus headers (Go's http.Server allows 1 MiB; h11's default is 16 KiB)
+MAX_HEADER_BYTES = 64 * 1024
+#: bytes of pipelined requests buffered while one is being answered, before reading pauses
+MAX_PIPELINED_BYTES = 256 * 1024
+
+
+class HttpConnection(asyncio.Protocol):
+    """The gateway's handler of one HTTP connection (made by :class:`~rpcx.gateway.Gateway`)."""
+
+    def __init__(self, peer: Any, gateway: "Gateway") -> None:
+        self.peer = peer
+        self.gateway = gateway
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+        self.transport: Optional[asyncio.Transport] = None
+        #: "jsonrpc" or "invoke", chosen by the first request
+        self.kind: Optional[str] = None
+        self._request: Optional[h11.Request] = None
+        self._body = bytearray()
+        self._busy = False
+        self._task: Optional[asyncio.Task[None]] = None
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._reading_paused = False
+        #: the peer is not reading our answers (asyncio's pause_writing): answer nothing more
+        self._write_blocked = False
+        #: an answer was written while write-blocked: the next request waits for resume_writing
+        self._waiting_to_write = False
+        self._closed = False
+        self.max_body = gateway.max_body
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if self.peer is None:
+            self.peer = transport.get_extra_info("peername")
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.h11.receive_data(data)
+        except RuntimeError:  # data after the client's close: ignore it
+            return
+        if self._busy:
+            if len(self.h11.trailing_data[0]) > MAX_PIPELINED_BYTES and not self._reading_paused:
+                self._reading_paused = True
+                self.transport.pause_reading()  # type: ignore[union-attr]
+            return
+        self._next()
+
+    def eof_received(self) -> bool:
+        try:
+            self.h11.receive_data(b"")
+        except RuntimeError:
+            pass
+        if not self._busy:
+            self._next()
+        return True  # we close once the answer owed is written
+
+    def pause_writing(self) -> None:
+        # the ServerConnection also stops reading (its _update_reading); pipelined requests already
+        # buffered must not be answered into a transport buffer that is not draining
+        self._write_blocked = True
+
+    def resume_writing(self) -> None:
+        self._write_blocked = False
+        if self._waiting_to_write and not self._closed:
+            self._waiting_to_write = False
+            self._next_cycle()
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self._closed = True
+        self._cancel_timer()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    # -- reading requests ---------------------------------------------------------------------
+    def _next(self) -> None:
+        """Take events until a whole request is in (then answer it) or more bytes are needed."""
+        while not self._closed:
+            try:
+                ev = self.h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._reject(exc.error_status_hint, str(exc))
+                return
+            if ev is h11.NEED_DATA:
+                if self.h11.their_state is h11.IDLE and not self.h11.trailing_data[0]:
+                    self._cancel_timer()  # idle between requests: Go's http.Server keeps it
+                else:
+                    self._arm_timer()
+                return
+            if ev is h11.PAUSED:
+                return
+            if isinstance(ev, h11.Request):
+                self._request, self._body = ev, bytearray()
+                if ev.http_version not in (b"1.0", b"1.1"):
+                    self._reject(505, f"HTTP/{ev.http_version.decode()} is not supported")
+                    return
+                # h11 bounds a head that arrives in pieces; one that arrives whole is measured here
+                if len(ev.target) + sum(len(n) + len(v) + 4 for n, v in ev.headers) > MAX_HEADER_BYTES:
+                    self._reject(431, "request headers too large")
+                    return
+                length = _content_length(ev)
+                if self.max_body and length is not None and length > self.max_body:
+                    self._reject(413, f"body of {length} bytes over the limit of {self.max_body}")
+                    return
+                self._arm_timer()
+            elif isinstance(ev, h11.Data):
+                self._body += ev.data
+                if self.max_body and len(self._body) > self.max_body:
+                    self._reject(413, f"body over the limit of {self.max_body} bytes")
+                    return
+            elif isinstance(ev, h11.EndOfMessage):
+                self._cancel_timer()
+                self._busy = True
+                self._task = asyncio.get_running_loop().create_task(self._answer())
+                return
+            elif isinstance(ev, h11.ConnectionClosed):
+                self._close()
+                return
+
+    async def _answer(self) -> None:
+        req = self._request
+        assert req is not None
+        h: dict[str, str] = {}
+        for name, value in req.headers:
+            h.setdefault(canonical(name.decode("latin-1")), value.decode("latin-1"))
+        if self.kind is None:
+            self.kind = self.gateway.choose(h)
+            if self.kind is None:
+                log.info("closing HTTP connection from %s: no gateway protocol takes it", self.peer)
+                self._close()
+                return
+        method = req.method.decode("latin-1")
+        target = req.target.decode("latin-1")
+        handle = self.gateway.handle
+        cors = self.gateway.cors
+        try:
+            if cors is not None and cors.is_preflight(method, h):
+                # rs/cors answers preflights itself, before the router or JSON-RPC see them
+                answer = Answer(cors.options_success_status, cors.preflight(h))
+            elif self.kind == "jsonrpc":
+                answer = await serve_jsonrpc(handle, h, bytes(self._body), self.peer)
+            else:
+                answer = await invoke(handle, method, target, h, bytes(self._body), self.peer)
+        except Exception as exc:  # noqa: BLE001 - one bad request must not kill the connection silently
+            log.exception("gateway request from %s failed", self.peer)
+            answer = Answer(500, {"Content-Type": "text/plain; charset=utf-8"}, f"{exc}\n".encode())
+        else:
+            if cors is not None and not cors.is_preflight(method, h):
+                answer.headers = {**cors.actual(method, h), **answer.headers}
+        self._send(answer, head=(method == "HEAD"))
+        self._body = bytearray()
+        self._request = None
+        if self._closed:
+            return
+        if self._write_blocked:
+            self._waiting_to_write = True
+            return
+        self._next_cycle()
+
+    def _next_cycle(self) -> None:
+        """The answer is written: go on with the next request (keep-alive), or close."""
+        if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
+            self.h11.start_next_cycle()
+            self._busy = False
+            if self._reading_paused:
+                self._reading_paused = False
+                self.transport.resume_reading()  # type: ignore[union-attr]
+            self._next()
+        else:
+            self._close()
+
+    # -- writing answers ----------------------------------------------------------------------
+    def _send(self, answer: Answer, head: bool = False) -> None:
+        """Write ``answer`` as Go's net/http would: the handler's headers sorted, then ``Date``,
+        ``Content-Length`` and a sniffed ``Content-Type`` when the handler set none."""
+        if self._closed:
+            return
+        headers: list[tuple[str, Any]] = [(k, _field_value(v)) for k, v in sorted(answer.headers.items())]
+        headers.append(("Date", email.utils.formatdate(usegmt=True)))
+        if answer.status not in (204, 304):  # net/http sends no length where no body may be
+            headers.append(("Content-Length", str(len(answer.body))))
+        if answer.body and "Content-Type" not in answer.headers:
+            headers.append(("Content-Type", detect_content_type(answer.body)))
+        if "Connection" not in answer.headers and h11.MUST_CLOSE in (self.h11.their_state, self.h11.our_state):
+            headers.append(("Connection", "close"))
+        try:
+            reason = http.HTTPStatus(answer.status).phrase.encode()
+        except ValueError:
+            reason = b""
+        try:
+            out = self.h11.send(h11.Response(status_code=answer.status, headers=headers, reason=reason))
+            if answer.body and not head:
+                out += self.h11.send(h11.Data(data=answer.body))
+            out += self.h11.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as exc:
+            log.warning("cannot answer HTTP request from %s: %s", self.peer, exc)
+            self._close()
+            return
+        self.transport.write(out)  # type: ignore[union-attr]
+
+    def _reject(self, status: int, why: str) -> None:
+        """Answer a request that cannot be served (malformed, too large) and close."""
+        log.info("closing HTTP connection from %s: %s", self.peer, why)
+        if self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            body = f"{status} {http.HTTPStatus(status).phrase}\n".encode()
+            answer = Answer(status, {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"}, body)
+            self._send(answer)
+        self._close()
+
+    # -- the slowloris guard ------------------------------------------------------------------
+    def _arm_timer(self) -> None:
+        timeout = self.gateway.frame_timeout
+        if self._timer is None and timeout is not None and not self._closed:
+            self._timer = asyncio.get_running_loop().call_later(timeout, self._timed_out)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        log.info("closing HTTP connection from %s: request not complete after %ss", self.peer,
+                 self.gateway.frame_timeout)
+        self._close()
+
+    def _close(self) -> None:
+        self._cancel_timer()
+        if not self._closed and self.transport is not None:
+            self._closed = True
+            self.transport.close()
+
+
+# net/http writes header values with CR and LF replaced by spaces; h11 also refuses the other
+# control characters, which an error text may hold: they become spaces too
+_CONTROL_BYTES = bytes(list(range(0, 9)) + list(range(10, 32)) + [127])
+_CONTROL = bytes.maketrans(_CONTROL_BYTES, b" " * len(_CONTROL_BYTES))
+
+
+def _field_value(value: str) -> bytes:
+    r"""A header value as bytes h11 accepts: UTF-8 (as Go writes a string), control characters as
+    spaces, no leading or trailing whitespace (h11 refuses it; Go's clients trim it anyway).
+
+    >>> _field_value("line one\nline two\x00é ")
+    b'line one line two \xc3\xa9'
+    """
+    return value.encode("utf-8", "replace").translate(_CONTROL).strip(b" \t")
+
+
+def _content_length(req: Any) -> Optional[int]:
+    for name, value in req.headers:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

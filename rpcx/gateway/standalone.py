@@ -1,0 +1,149 @@
+"""The standalone gateway: HTTP invoke and JSON-RPC in front of rpcx servers found through a
+discovery (layer: gateway; what rpcxio/rpcx-gateway does for Go).
+
+Each request is turned into an rpcx request :class:`~rpcx.protocol.message.Message` exactly as on
+the rpcx port (:mod:`rpcx.gateway.invoke`, :mod:`rpcx.gateway.jsonrpc`) and forwarded, payload
+untouched, with :meth:`XClient.send_raw <rpcx.client.XClient.send_raw>`: one XClient per service
+path (on ``discovery.clone(path)``, as rpcx-gateway does), so selection, fail modes, retries and
+dial back-off are the client's. The answer has the same statuses and headers as Go's same-port
+gateway (one HTTP contract for both; rpcx-gateway's own answer differs between its versions).
+
+Deadlines: a request is given the gateway's ``timeout``, or less if the caller sent
+``__ServerTimeout`` (milliseconds) in ``X-RPCX-Meta``; the time left goes on to the server as
+``__ServerTimeout``. No lock is taken per request: the XClients are created and found on the one
+event loop.
+
+>>> from rpcx.client import Peer2PeerDiscovery
+>>> gw = StandaloneGateway(Peer2PeerDiscovery("tcp@127.0.0.1:8972"), timeout=5.0)
+>>> gw.gateway.http_invoke, gw.gateway.jsonrpc
+(True, True)
+
+Then ``await gw.start("tcp@127.0.0.1:9981")`` ... ``await gw.aclose()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as _ssl
+from typing import Any, Optional
+
+from ..client.discovery import ServiceDiscovery
+from ..client.options import FailMode, Option, SelectMode
+from ..client.xclient import XClient
+from ..protocol.constants import SERVER_TIMEOUT
+from ..protocol.decoder import DEFAULT_MAX_MESSAGE_LENGTH
+from ..protocol.message import Message, make_response
+from ..server.dispatch import Handled, error_text
+from ..transport.base import Listener, listen, parse_address, tls_for
+from . import Gateway
+from .cors import CorsOptions
+from .http import HttpConnection
+
+__all__ = ["StandaloneGateway"]
+
+log = logging.getLogger("rpcx.gateway")
+
+
+class _Connection(HttpConnection):
+    def __init__(self, owner: "StandaloneGateway") -> None:
+        super().__init__(None, owner.gateway)
+        self._owner = owner
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._owner._connections.add(self)
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self._owner._connections.discard(self)
+        super().connection_lost(exc)
+
+
+class StandaloneGateway:
+    """An HTTP server that forwards HTTP invoke and JSON-RPC calls to the rpcx servers of
+    ``discovery`` (see the module docstring). Defaults are rpcx-gateway's: failover, round robin."""
+
+    def __init__(
+        self,
+        discovery: ServiceDiscovery,
+        *,
+        fail_mode: FailMode = FailMode.FAILOVER,
+        select_mode: SelectMode = SelectMode.ROUND_ROBIN,
+        option: Option = Option(),
+        timeout: Optional[float] = 30.0,
+        disable_jsonrpc: bool = False,
+        cors: Optional[CorsOptions] = None,
+        max_body: int = DEFAULT_MAX_MESSAGE_LENGTH,
+        frame_timeout: Optional[float] = 30.0,
+        tls: Optional[_ssl.SSLContext] = None,
+    ) -> None:
+        self.discovery = discovery
+        self.fail_mode = fail_mode
+        self.select_mode = select_mode
+        self.option = option
+        self.timeout = timeout
+        self.tls = tls
+        self.gateway = Gateway(self.handle, http_invoke=True, jsonrpc=not disable_jsonrpc, cors=cors,
+                               max_body=max_body, frame_timeout=frame_timeout)
+        self.xclients: dict[str, XClient] = {}
+        self.listeners: list[Listener] = []
+        self._connections: set[_Connection] = set()
+        self._closed = False
+
+    def _xclient(self, service_path: str) -> XClient:
+        xc = self.xclients.get(service_path)
+        if xc is None:
+            xc = self.xclients[service_path] = XClient(
+                service_path, self.fail_mode, self.select_mode, self.discovery.clone(service_path), self.option)
+        return xc
+
+    def _timeout(self, req: Message) -> Optional[float]:
+        """The gateway's timeout, or the caller's ``__ServerTimeout`` (ms) if that is sooner."""
+        timeout = self.timeout
+        raw = req.metadata.get(SERVER_TIMEOUT)
+        if raw:
+            try:
+                caller = int(raw) / 1000
+            except ValueError:
+                caller = None
+            if caller is not None and caller > 0 and (timeout is None or caller < timeout):
+                timeout = caller
+        return timeout
+
+    async def handle(self, req: Message, peer: Any) -> Handled:
+        """Forward one request; a failure to get an answer becomes an error reply with its text."""
+        if self._closed:
+            return Handled(make_response(req, b"", None, "rpcx: gateway is shutting down"))
+        try:
+            reply = await self._xclient(req.service_path).send_raw(req, timeout=self._timeout(req))
+        except Exception as exc:  # noqa: BLE001 - no server, dial or connection error, timeout: an answer
+            log.info("gateway call %s.%s from %s failed: %s", req.service_path, req.service_method, peer, exc)
+            reply = make_response(req, b"", None, error_text(exc))
+        return Handled(reply)
+
+    async def start(self, address: str) -> str:
+        """Listen on ``address`` (an rpcx key, e.g. ``tcp@127.0.0.1:9981``); return the bound key."""
+        addr = parse_address(address)
+        listener = await listen(addr, lambda: _Connection(self), ssl=tls_for(addr.network, self.tls))
+        self.listeners.append(listener)
+        log.info("gateway serving %s", listener.address)
+        return listener.address
+
+    async def aclose(self) -> None:
+        """Stop listening, close the HTTP connections and the XClients. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for listener in self.listeners:
+            listener.close()
+        for conn in list(self._connections):
+            conn._close()
+        for listener in self.listeners:
+            await listener.wait_closed()
+        await asyncio.gather(*(xc.aclose() for xc in self.xclients.values()), return_exceptions=True)
+
+    async def __aenter__(self) -> "StandaloneGateway":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
