@@ -82,6 +82,9 @@ class Backend(ABC):
         #: ``host:port`` pairs, comma-separated in the URL for a cluster
         self.endpoints = parts.netloc.split(",")
         self.connect_timeout = connect_timeout
+        #: how long a publisher's entries outlive it (set by RegistryPlugin: a lease's TTL for
+        #: etcd, the session timeout for ZooKeeper, the key expiry for Redis)
+        self.ttl: float = 20.0
         self._refs = 1
 
     @abstractmethod
@@ -143,6 +146,7 @@ class RegistryPlugin:
         self.update_interval = update_interval
         #: how long an entry outlives its server (Go: 2 x UpdateInterval)
         self.ttl = ttl if ttl is not None else 2 * update_interval
+        backend.ttl = self.ttl
         self.service_address: str | None = None
         #: service name -> metadata, as registered
         self.services: dict[str, str] = {}

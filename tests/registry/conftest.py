@@ -78,7 +78,13 @@ def _ask(port: int, request: bytes, expect: bytes) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
             s.sendall(request)
-            return expect in s.recv(256)
+            got = b""
+            while expect not in got and len(got) < 65536:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+            return expect in got
     except OSError:
         return False
 
@@ -92,8 +98,22 @@ def redis_server(workdir: str) -> ServerProcess:
     return ServerProcess("redis", port, argv, lambda: _ask(port, b"PING\r\n", b"+PONG"), workdir)
 
 
+# -- etcd ------------------------------------------------------------------------------------------
+def etcd_server(workdir: str) -> ServerProcess:
+    binary = _need("etcd", "etcd-server")
+    port, peer, metrics = free_port(), free_port(), free_port()
+    client_url, peer_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{peer}"
+    # all four URLs, or etcd also binds its default ports
+    argv = [binary, "--name", "rpcxtest", "--data-dir", os.path.join(workdir, "etcd"),
+            "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+            "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+            "--initial-cluster", f"rpcxtest={peer_url}", "--listen-metrics-urls", f"http://127.0.0.1:{metrics}"]
+    probe = lambda: _ask(port, b"GET /health HTTP/1.0\r\n\r\n", b'"health":"true"')  # noqa: E731
+    return ServerProcess("etcd", port, argv, probe, workdir)
+
+
 # -- fixtures --------------------------------------------------------------------------------------
-FACTORIES: dict[str, Callable[[str], ServerProcess]] = {"redis": redis_server}
+FACTORIES: dict[str, Callable[[str], ServerProcess]] = {"redis": redis_server, "etcd": etcd_server}
 
 
 @asynccontextmanager
@@ -108,7 +128,7 @@ async def _private(factory: Callable[[str], ServerProcess]) -> AsyncIterator[Reg
 
 
 #: per-backend options for the checks (short liveness for the TTL checks)
-OPTIONS: dict[str, dict[str, object]] = {"redis": {}}
+OPTIONS: dict[str, dict[str, object]] = {"redis": {}, "etcd": {}}
 
 
 @pytest.fixture(scope="session", params=sorted(FACTORIES))
