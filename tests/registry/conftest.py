@@ -112,8 +112,36 @@ def etcd_server(workdir: str) -> ServerProcess:
     return ServerProcess("etcd", port, argv, probe, workdir)
 
 
+# -- ZooKeeper -------------------------------------------------------------------------------------
+ZK_JARS = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-log4j12.jar", "/usr/share/java/log4j-1.2.jar"]
+
+
+def zookeeper_server(workdir: str) -> ServerProcess:
+    java = _need("java", "default-jre-headless")
+    _need(ZK_JARS[0], "zookeeper")
+    port = free_port()
+    conf = os.path.join(workdir, "conf")
+    os.makedirs(os.path.join(workdir, "data"), exist_ok=True)
+    os.makedirs(conf, exist_ok=True)
+    with open(os.path.join(conf, "zoo.cfg"), "w") as f:
+        # tickTime 500 ms: sessions may be as short as 1 s (2 ticks), for the TTL checks
+        f.write(f"tickTime=500\ndataDir={workdir}/data\nclientPort={port}\nclientPortAddress=127.0.0.1\n"
+                "admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,stat\n")
+    with open(os.path.join(conf, "log4j.properties"), "w") as f:
+        f.write("log4j.rootLogger=WARN, CONSOLE\nlog4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender\n"
+                "log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout\n"
+                "log4j.appender.CONSOLE.layout.ConversionPattern=%d %p %c: %m%n\n")
+    argv = [java, "-Xmx256m", f"-Dzookeeper.log.dir={workdir}", "-cp", ":".join([conf, *ZK_JARS]),
+            "org.apache.zookeeper.server.ZooKeeperServerMain", os.path.join(conf, "zoo.cfg")]
+    return ServerProcess("zookeeper", port, argv, lambda: _ask(port, b"ruok", b"imok"), workdir)
+
+
 # -- fixtures --------------------------------------------------------------------------------------
-FACTORIES: dict[str, Callable[[str], ServerProcess]] = {"redis": redis_server, "etcd": etcd_server}
+FACTORIES: dict[str, Callable[[str], ServerProcess]] = {
+    "redis": redis_server,
+    "etcd": etcd_server,
+    "zookeeper": zookeeper_server,
+}
 
 
 @asynccontextmanager
@@ -128,7 +156,7 @@ async def _private(factory: Callable[[str], ServerProcess]) -> AsyncIterator[Reg
 
 
 #: per-backend options for the checks (short liveness for the TTL checks)
-OPTIONS: dict[str, dict[str, object]] = {"redis": {}, "etcd": {}}
+OPTIONS: dict[str, dict[str, object]] = {"redis": {}, "etcd": {}, "zookeeper": {}}
 
 
 @pytest.fixture(scope="session", params=sorted(FACTORIES))
