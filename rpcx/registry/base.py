@@ -384,14 +384,19 @@ class RegistryDiscovery:
     def watch(self) -> AsyncIterator[list[KVPair]]:
         """The whole list on every change. Through a registry outage it yields nothing (the last
         list stays in force) and reconnects every ``retry_interval`` seconds."""
-        return self._watch()
+        # what this watcher has seen: the list now; several watchers of one discovery each get
+        # every change after their watch() call
+        return self._watch(self.get_services())
 
-    async def _watch(self) -> AsyncIterator[list[KVPair]]:
+    async def _watch(self, seen: list[KVPair]) -> AsyncIterator[list[KVPair]]:
         while not self._closed:
             try:
                 async for _ in self.backend.watch(self.directory):
-                    if self._set(await self.backend.list(self.directory)):
-                        yield self.get_services()
+                    pairs = await self.backend.list(self.directory)
+                    self._set(pairs)
+                    if pairs != seen:
+                        seen = pairs
+                        yield list(pairs)
             except RETRYABLE as exc:
                 log.warning("registry %s: watch of %s lost (%s); retrying", self.backend.url, self.directory, exc)
             except Exception as exc:  # noqa: BLE001 - a client library's own error type; retried the same
