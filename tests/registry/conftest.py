@@ -133,7 +133,8 @@ def zookeeper_server(workdir: str) -> ServerProcess:
                 "log4j.appender.CONSOLE.layout.ConversionPattern=%d %p %c: %m%n\n")
     argv = [java, "-Xmx256m", f"-Dzookeeper.log.dir={workdir}", "-cp", ":".join([conf, *ZK_JARS]),
             "org.apache.zookeeper.server.ZooKeeperServerMain", os.path.join(conf, "zoo.cfg")]
-    return ServerProcess("zookeeper", port, argv, lambda: _ask(port, b"ruok", b"imok"), workdir)
+    # ready when `srvr` reports a mode: `ruok` answers imok before the server takes sessions
+    return ServerProcess("zookeeper", port, argv, lambda: _ask(port, b"srvr", b"Mode: standalone"), workdir)
 
 
 # -- fixtures --------------------------------------------------------------------------------------

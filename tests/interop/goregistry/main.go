@@ -1,11 +1,12 @@
 // goregistry: a Go rpcx v1.9.4 server or client that finds its peers through a registry with Go's
-// own plugins (rpcxio/rpcx-redis), the other side of tests/registry/test_go_interop.py.
+// own plugins (rpcxio/rpcx-redis, rpcx-etcd, rpcx-zookeeper), the other side of
+// tests/registry/test_go_interop.py. REGISTRY is redis://H:P, etcd://H:P or zookeeper://H:P.
 //
-//	goregistry server --registry redis://127.0.0.1:PORT --base-path /rpcx_test [--interval 1s]
-//	    serves Arith (Mul) on tcp@127.0.0.1:0, registers it through RedisRegisterPlugin, prints
-//	    "serving tcp@127.0.0.1:PORT"; SIGTERM: Shutdown (which unregisters), exit 0.
-//	goregistry call --registry redis://... --base-path /rpcx_test --a 6 --b 7
-//	    discovers Arith through NewRedisDiscovery, calls Mul with an XClient, prints "C=<n>".
+//	goregistry server --registry REGISTRY --base-path /rpcx_test [--interval 1s]
+//	    serves Arith (Mul) on tcp@127.0.0.1:0, registers it through the backend's register
+//	    plugin, prints "serving tcp@127.0.0.1:PORT"; SIGTERM: Shutdown (which unregisters), exit 0.
+//	goregistry call --registry REGISTRY --base-path /rpcx_test --a 6 --b 7
+//	    discovers Arith through the backend's discovery, calls Mul with an XClient, prints "C=<n>".
 //	goregistry list --registry redis://... --base-path /rpcx_test
 //	    prints the servers Go's discovery lists, one "key metadata" line each, then "end".
 package main
@@ -21,8 +22,12 @@ import (
 	"syscall"
 	"time"
 
+	etcdclient "github.com/rpcxio/rpcx-etcd/client"
+	etcdplugin "github.com/rpcxio/rpcx-etcd/serverplugin"
 	redisclient "github.com/rpcxio/rpcx-redis/client"
 	redisplugin "github.com/rpcxio/rpcx-redis/serverplugin"
+	zkclient "github.com/rpcxio/rpcx-zookeeper/client"
+	zkplugin "github.com/rpcxio/rpcx-zookeeper/serverplugin"
 	"github.com/smallnest/rpcx/client"
 	"github.com/smallnest/rpcx/log"
 	"github.com/smallnest/rpcx/server"
@@ -42,12 +47,46 @@ func fail(format string, a ...any) {
 	os.Exit(1)
 }
 
-func redisAddr(registry string) string {
+func parseRegistry(registry string) (scheme, addr string) {
 	u, err := url.Parse(registry)
-	if err != nil || u.Scheme != "redis" || u.Host == "" {
-		fail("--registry must be redis://HOST:PORT, got %q", registry)
+	if err != nil || u.Host == "" || (u.Scheme != "redis" && u.Scheme != "etcd" && u.Scheme != "zookeeper") {
+		fail("--registry must be redis://, etcd:// or zookeeper://HOST:PORT, got %q", registry)
 	}
-	return u.Host
+	return u.Scheme, u.Host
+}
+
+// the plugin's Start and the server.Plugin it is
+type registerPlugin interface {
+	Start() error
+}
+
+func newPlugin(scheme, addr, service, basePath string, interval time.Duration) registerPlugin {
+	switch scheme {
+	case "redis":
+		return &redisplugin.RedisRegisterPlugin{ServiceAddress: service, RedisServers: []string{addr},
+			BasePath: basePath, UpdateInterval: interval}
+	case "etcd":
+		// without ServerStarted, rpcx-etcd's first registration waits for a refresh; the server
+		// already listens, so the channel is closed at once
+		started := make(chan struct{})
+		close(started)
+		return &etcdplugin.EtcdV3RegisterPlugin{ServiceAddress: service, EtcdServers: []string{addr},
+			BasePath: basePath, UpdateInterval: interval, ServerStarted: started}
+	default:
+		return &zkplugin.ZooKeeperRegisterPlugin{ServiceAddress: service, ZooKeeperServers: []string{addr},
+			BasePath: basePath, UpdateInterval: interval}
+	}
+}
+
+func newDiscovery(scheme, addr, basePath string) (client.ServiceDiscovery, error) {
+	switch scheme {
+	case "redis":
+		return redisclient.NewRedisDiscovery(basePath, "Arith", []string{addr}, nil)
+	case "etcd":
+		return etcdclient.NewEtcdV3Discovery(basePath, "Arith", []string{addr}, true, nil)
+	default:
+		return zkclient.NewZookeeperDiscovery(basePath, "Arith", []string{addr}, nil)
+	}
 }
 
 func main() {
@@ -62,7 +101,7 @@ func main() {
 	a := fs.Int("a", 6, "Mul's A")
 	b := fs.Int("b", 7, "Mul's B")
 	fs.Parse(os.Args[2:])
-	addr := redisAddr(*registry)
+	scheme, addr := parseRegistry(*registry)
 
 	switch os.Args[1] {
 	case "server":
@@ -77,14 +116,9 @@ func main() {
 			}
 		}
 		service := "tcp@" + s.Address().String()
-		p := &redisplugin.RedisRegisterPlugin{
-			ServiceAddress: service,
-			RedisServers:   []string{addr},
-			BasePath:       *basePath,
-			UpdateInterval: *interval,
-		}
+		p := newPlugin(scheme, addr, service, *basePath, *interval)
 		if err := p.Start(); err != nil {
-			fail("redis plugin: %v", err)
+			fail("%s plugin: %v", scheme, err)
 		}
 		s.Plugins.Add(p)
 		if err := s.RegisterName("Arith", new(Arith), ""); err != nil {
@@ -98,7 +132,7 @@ func main() {
 		defer cancel()
 		s.Shutdown(ctx) // unregisters every service first
 	case "call", "list":
-		d, err := redisclient.NewRedisDiscovery(*basePath, "Arith", []string{addr}, nil)
+		d, err := newDiscovery(scheme, addr, *basePath)
 		if err != nil {
 			fail("discovery: %v", err)
 		}
