@@ -210,6 +210,8 @@ class RegistryPlugin:
         await self.backend.put(self._key(name), metadata, self.ttl)
 
     async def _worker(self) -> None:
+        # every write goes through this one task, in order: a refresh never re-puts a service
+        # whose delete was queued before it
         assert self._queue is not None
         while True:
             op, name = await self._queue.get()
@@ -218,7 +220,10 @@ class RegistryPlugin:
                     await self._put(name, self.services[name])
                 elif op == "delete":
                     await self.backend.delete(self._key(name))
-            except Exception as exc:  # noqa: BLE001 - the registry may be down; the refresh retries puts
+                elif op == "refresh":
+                    await self.backend.refresh(self.ttl)
+                    await self._publish_all()
+            except Exception as exc:  # noqa: BLE001 - the registry may be down; the next refresh retries
                 log.warning("registry %s: %s %s failed: %s", self.backend.url, op, name, exc)
             finally:
                 self._queue.task_done()
@@ -226,11 +231,7 @@ class RegistryPlugin:
     async def _refresher(self) -> None:
         while True:
             await asyncio.sleep(self.update_interval)
-            try:
-                await self.backend.refresh(self.ttl)
-                await self._publish_all()
-            except Exception as exc:  # noqa: BLE001 - keep trying while the registry is away
-                log.warning("registry %s: refresh failed: %s", self.backend.url, exc)
+            self._enqueue("refresh", "")
 
     async def aclose(self) -> None:
         """Finish queued writes (the deletes of a graceful shutdown), delete what is still
@@ -391,6 +392,7 @@ class RegistryDiscovery:
     async def _watch(self, seen: list[KVPair]) -> AsyncIterator[list[KVPair]]:
         while not self._closed:
             try:
+                await self.backend.connect()  # a discovery started from its cache has never connected
                 async for _ in self.backend.watch(self.directory):
                     pairs = await self.backend.list(self.directory)
                     self._set(pairs)

@@ -208,12 +208,19 @@ async def check_cache_through_outage(case: RegistryCase) -> None:
                     expect(d.get_services() == want, f"the outage changed the list: {d.get_services()}")
                     d2 = await case.discovery(base, reg.url, cache=cache)
                     expect(d2.get_services() == want, f"the cache served {d2.get_services()}")
-                    await d2.aclose()
-                    await reg.start()
-                    # a change after the registry returned reaches the same watch (and a registry
-                    # that lost its data meanwhile gets the entry back from the plugin)
-                    server.register(Mul(), "weight=4")
-                    await _next(watch, lambda p: p == [KVPair(address, "weight=4")], "a change after the registry returned")
+                    watch2 = d2.watch()
+                    try:
+                        await reg.start()
+                        # a change after the registry returned reaches the same watch, and the
+                        # watch of the discovery that started from the cache (a registry that
+                        # lost its data meanwhile gets the entry back from the plugin)
+                        server.register(Mul(), "weight=4")
+                        changed = [KVPair(address, "weight=4")]
+                        await _next(watch, lambda p: p == changed, "a change after the registry returned")
+                        await _next(watch2, lambda p: p == changed, "the change, by the discovery started from cache")
+                    finally:
+                        await watch2.aclose()  # type: ignore[attr-defined]
+                        await d2.aclose()
                 except BaseException:
                     await watch.aclose()  # type: ignore[attr-defined]
                     await d.aclose()
@@ -227,7 +234,8 @@ async def check_cache_through_outage(case: RegistryCase) -> None:
 
 
 async def check_unreachable_without_cache(case: RegistryCase) -> None:
-    """Starting a discovery against a registry nobody serves, with no cache, is a clear error."""
+    """Starting a discovery against a registry nobody serves, with no cache, is a clear error; so is
+    starting a plugin."""
     scheme = case.url.split("://", 1)[0]
     url = f"{scheme}://127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -240,6 +248,15 @@ async def check_unreachable_without_cache(case: RegistryCase) -> None:
             expect(url in str(exc) and "cache" in str(exc), f"the error does not say what failed: {exc}")
         else:
             raise AssertionError("a discovery started with neither registry nor cache")
+        plugin = registry_plugin(url, connect_timeout=2, **case.options)
+        try:
+            await within(plugin.start("tcp@127.0.0.1:8972"), "the plugin's start-up error")
+        except RegistryUnavailableError as exc:
+            expect(url.split("://")[1] in str(exc), f"the plugin's error does not name the registry: {exc}")
+        else:
+            raise AssertionError("a plugin started without its registry")
+        finally:
+            await plugin.aclose()
 
 
 CHECKS: dict[str, Callable[[RegistryCase], Awaitable[None]]] = {
