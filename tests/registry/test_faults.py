@@ -1,0 +1,82 @@
+"""Faults against each real registry: a server killed with SIGKILL while an XClient in Failover is
+calling (no call lost, the entry leaves within its TTL), and an entry lost behind the plugin's back
+(Redis key deleted, etcd lease revoked, ZooKeeper znode deleted) restored by the plugin's refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from rpcx.client import FailMode, SelectMode, XClient
+from rpcx.client.discovery import KVPair
+from rpcx.registry import backend_for, join_key
+from rpcx.registry.etcd import EtcdBackend
+from rpcx.testing.harness import WAIT
+from rpcx.testing.registry_conformance import RegistryCase, registered
+
+
+async def until_listed(watch, want, now=None) -> list[KVPair]:  # type: ignore[no-untyped-def]
+    """The first list ``want`` accepts: ``now`` (the list when the watch was made) or a later one."""
+    if now is not None and want(now):
+        return now
+
+    async def loop() -> list[KVPair]:
+        async for pairs in watch:
+            if want(pairs):
+                return pairs
+        raise AssertionError("the watch ended")
+
+    return await asyncio.wait_for(loop(), WAIT)
+
+
+async def test_failover_loses_no_call_when_a_server_is_killed(registry_case: RegistryCase) -> None:
+    base = registry_case.base_path()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rpcx.testing.registry_conformance", registry_case.url, base,
+        str(registry_case.update_interval), repr(registry_case.options), stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None
+        killed = (await asyncio.wait_for(child.stdout.readline(), WAIT)).decode().split()[1]
+        async with registered(registry_case, base) as (_, _, alive):
+            d = await registry_case.discovery(base)
+            watch = d.watch()
+            await until_listed(watch, lambda p: {x.key for x in p} == {killed, alive}, d.get_services())
+            async with XClient("Mul", FailMode.FAILOVER, SelectMode.ROUND_ROBIN, d) as xc:
+                for i in range(200):  # bounded: 200 calls, the kill after the 50th
+                    if i == 50:
+                        child.send_signal(signal.SIGKILL)
+                        await child.wait()
+                    assert await xc.call("Mul", {"A": i, "B": 2}, timeout=WAIT) == {"C": 2 * i}
+                await until_listed(watch, lambda p: [x.key for x in p] == [alive])
+            await watch.aclose()
+            await d.aclose()
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+
+
+async def test_lost_entry_is_published_again(registry_case: RegistryCase) -> None:
+    base = registry_case.base_path()
+    async with registered(registry_case, base, "weight=5") as (_, plugin, address):
+        d = await registry_case.discovery(base)
+        watch = d.watch()
+        want = [KVPair(address, "weight=5")]
+        assert d.get_services() == want
+        other = backend_for(registry_case.url)
+        await other.connect()
+        try:
+            if isinstance(plugin.backend, EtcdBackend):
+                # the lease itself is lost (revoked: as if it had expired), with every key on it
+                assert plugin.backend._lease is not None
+                await other._post("/v3/lease/revoke", {"ID": plugin.backend._lease})  # type: ignore[attr-defined]
+            else:
+                await other.delete(join_key(base, "Mul", address))
+            await until_listed(watch, lambda p: p == [])
+            await until_listed(watch, lambda p: p == want)  # the next refresh puts it back
+        finally:
+            await other.close()
+            await watch.aclose()  # type: ignore[attr-defined]
+            await d.aclose()
