@@ -25,7 +25,7 @@ import logging
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
 
 from ..client.discovery import KVPair
@@ -429,5 +429,3 @@ class RegistryDiscovery:
         if self.backend._refs <= 0:
             await self.backend.close()
 
-
-BackendFactory = Callable[..., Backend]

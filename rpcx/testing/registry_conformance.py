@@ -34,7 +34,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 from ..client.discovery import KVPair
 from ..registry import RegistryDiscovery, RegistryPlugin, RegistryUnavailableError, registry_discovery, registry_plugin
 from ..server import Server
-from .harness import WAIT, expect, until, within
+from .harness import expect, within
 
 __all__ = ["CHECKS", "RegistryCase", "RegistryServer", "Mul", "free_port"]
 
@@ -74,8 +74,10 @@ class RegistryCase:
     def base_path(self) -> str:
         return f"/rpcx_conf_{uuid.uuid4().hex[:8]}"
 
-    def plugin(self, base_path: str, url: str | None = None) -> RegistryPlugin:
-        return registry_plugin(url or self.url, base_path=base_path, update_interval=self.update_interval, **self.options)
+    def plugin(self, base_path: str, url: str | None = None, ttl: float | None = None) -> RegistryPlugin:
+        return registry_plugin(
+            url or self.url, base_path=base_path, update_interval=self.update_interval, ttl=ttl, **self.options
+        )
 
     async def discovery(self, base_path: str, url: str | None = None, **kwargs: Any) -> RegistryDiscovery:
         return await registry_discovery(url or self.url, "Mul", base_path=base_path, retry_interval=0.2, **kwargs)
@@ -89,10 +91,12 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def registered(case: RegistryCase, base_path: str, metadata: str = "", url: str | None = None) -> AsyncIterator[tuple[Server, RegistryPlugin, str]]:
+async def registered(
+    case: RegistryCase, base_path: str, metadata: str = "", url: str | None = None, ttl: float | None = None
+) -> AsyncIterator[tuple[Server, RegistryPlugin, str]]:
     """A server serving ``Mul`` and registered through the plugin; shut down gracefully on exit."""
     server = Server()
-    plugin = case.plugin(base_path, url)
+    plugin = case.plugin(base_path, url, ttl)
     server.add_plugin(plugin)
     expect(not server.plugins.per_call, "a registry plugin must leave the server's fast path on")
     server.register(Mul(), metadata)

@@ -93,8 +93,10 @@ def _ask(port: int, request: bytes, expect: bytes) -> bool:
 def redis_server(workdir: str) -> ServerProcess:
     binary = _need("redis-server", "redis-server")
     port = free_port()
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", workdir, "--daemonize", "no"]
+    # an append-only file, so that a restart (the outage tests) keeps the keys, as a production
+    # Redis would
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+            "--appendfsync", "always", "--dir", workdir, "--daemonize", "no"]
     return ServerProcess("redis", port, argv, lambda: _ask(port, b"PING\r\n", b"+PONG"), workdir)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from arith_service import Args, Arith, Reply
 
 from rpcx import Server

@@ -1,6 +1,8 @@
 """Faults against each real registry: a server killed with SIGKILL while an XClient in Failover is
-calling (no call lost, the entry leaves within its TTL), and an entry lost behind the plugin's back
-(Redis key deleted, etcd lease revoked, ZooKeeper znode deleted) restored by the plugin's refresh."""
+calling (no call lost, the entry leaves within its TTL), an entry lost behind the plugin's back
+(Redis key deleted, etcd lease revoked, ZooKeeper znode deleted) restored by the plugin's refresh,
+and the registry stopped and restarted under load (no call lost; a server registering afterwards
+is found)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,13 @@ import asyncio
 import signal
 import sys
 
+from rpcx import Server
 from rpcx.client import FailMode, SelectMode, XClient
 from rpcx.client.discovery import KVPair
 from rpcx.registry import backend_for, join_key
 from rpcx.registry.etcd import EtcdBackend
 from rpcx.testing.harness import WAIT
-from rpcx.testing.registry_conformance import RegistryCase, registered
+from rpcx.testing.registry_conformance import Mul, RegistryCase, registered
 
 
 async def until_listed(watch, want, now=None) -> list[KVPair]:  # type: ignore[no-untyped-def]
@@ -80,3 +83,66 @@ async def test_lost_entry_is_published_again(registry_case: RegistryCase) -> Non
             await other.close()
             await watch.aclose()  # type: ignore[attr-defined]
             await d.aclose()
+
+
+class CountingMul(Mul):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def Mul(self, args: dict[str, int]) -> dict[str, int]:  # noqa: N802 - Go's method name
+        self.calls += 1
+        return super().Mul(args)
+
+
+async def test_registry_restarted_under_load(registry_case: RegistryCase) -> None:
+    """Calls keep going to the known server while the registry is down; once it is back, a server
+    registering then is found and called by the same XClient; no call failed."""
+    base = registry_case.base_path()
+    # liveness is not under test: a TTL longer than the outage, so that the entries outlive it
+    # (a Redis entry whose TTL ran out during the outage is gone until the plugin's next refresh)
+    ttl = WAIT
+    async with registry_case.private() as reg:
+        async with registered(registry_case, base, url=reg.url, ttl=ttl):
+            d = await registry_case.discovery(base, reg.url)
+            failures: list[BaseException] = []
+            done = 0
+            stop = asyncio.Event()
+            async with XClient("Mul", FailMode.FAILOVER, SelectMode.ROUND_ROBIN, d) as xc:
+
+                async def load() -> None:
+                    nonlocal done
+                    for i in range(20000):  # bounded; stopped by the test long before
+                        if stop.is_set():
+                            return
+                        try:
+                            assert await xc.call("Mul", {"A": i, "B": 3}, timeout=WAIT) == {"C": 3 * i}
+                            done += 1
+                        except Exception as exc:  # noqa: BLE001 - counted, asserted below
+                            failures.append(exc)
+                        await asyncio.sleep(0.002)
+
+                task = asyncio.ensure_future(load())
+                await reg.stop()
+                before = done
+                await asyncio.sleep(4 * registry_case.update_interval)  # calls go on meanwhile
+                assert done > before, "no call completed while the registry was down"
+                await reg.start()
+                second = Server()
+                plugin = registry_case.plugin(base, reg.url, ttl)
+                second.add_plugin(plugin)
+                counting = CountingMul()
+                second.register(counting, name="Mul")
+                await plugin.start(await second.start("tcp@127.0.0.1:0"))
+                try:
+                    async def until_called() -> None:
+                        while counting.calls == 0:
+                            await asyncio.sleep(0.01)
+
+                    await asyncio.wait_for(until_called(), WAIT)  # the XClient found it
+                finally:
+                    stop.set()
+                    await task
+                    await second.shutdown(timeout=1)
+                    await plugin.aclose()
+            await d.aclose()
+    assert failures == []
