@@ -1,7 +1,7 @@
 """Faults against each real registry: a server killed with SIGKILL while an XClient in Failover is
-calling (no call lost, the entry leaves within its TTL), an entry lost behind the plugin's back
-(Redis key deleted, etcd lease revoked, ZooKeeper znode deleted) restored by the plugin's refresh,
-and the registry stopped and restarted under load (no call lost; a server registering afterwards
+calling (no call lost, the entry leaves within its TTL), 50 servers registering at once, an entry
+lost behind the plugin's back (Redis key deleted, etcd lease revoked, ZooKeeper znode deleted)
+restored by the plugin's refresh, and the registry stopped and restarted under load (no call lost; a server registering afterwards
 is found)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from rpcx import Server
 from rpcx.client import FailMode, SelectMode, XClient
 from rpcx.client.discovery import KVPair
-from rpcx.registry import backend_for, join_key
+from rpcx.registry import RegistryPlugin, backend_for, join_key
 from rpcx.registry.etcd import EtcdBackend
 from rpcx.testing.harness import WAIT
 from rpcx.testing.registry_conformance import Mul, RegistryCase, registered
@@ -146,3 +146,31 @@ async def test_registry_restarted_under_load(registry_case: RegistryCase) -> Non
                     await plugin.aclose()
             await d.aclose()
     assert failures == []
+
+
+async def test_fifty_servers_register_at_once(registry_case: RegistryCase) -> None:
+    """50 servers, each with its own plugin and registry connection, start together: the watch
+    ends up listing all 50, with their metadata; after they all shut down, none."""
+    base = registry_case.base_path()
+    d = await registry_case.discovery(base)
+    watch = d.watch()
+    servers: list[tuple[Server, RegistryPlugin]] = []
+    try:
+        for i in range(50):
+            server = Server()
+            plugin = registry_case.plugin(base)
+            server.add_plugin(plugin)
+            server.register(Mul(), f"weight={i}")
+            servers.append((server, plugin))
+        addresses = await asyncio.gather(*(s.start("tcp@127.0.0.1:0") for s, _ in servers))
+        await asyncio.wait_for(asyncio.gather(*(p.start(a) for (_, p), a in zip(servers, addresses))), WAIT)
+        want = sorted((KVPair(a, f"weight={i}") for i, a in enumerate(addresses)), key=lambda p: p.key)
+        await until_listed(watch, lambda p: p == want, d.get_services())
+    finally:
+        await asyncio.gather(*(s.shutdown(timeout=1) for s, _ in servers))
+        await asyncio.gather(*(p.aclose() for _, p in servers))
+    try:
+        await until_listed(watch, lambda p: p == [], d.get_services())
+    finally:
+        await watch.aclose()  # type: ignore[attr-defined]
+        await d.aclose()
