@@ -1,14 +1,16 @@
 """Faults against each real registry: a server killed with SIGKILL while an XClient in Failover is
 calling (no call lost, the entry leaves within its TTL), 50 servers registering at once, an entry
 lost behind the plugin's back (Redis key deleted, etcd lease revoked, ZooKeeper znode deleted)
-restored by the plugin's refresh, and the registry stopped and restarted under load (no call lost; a server registering afterwards
-is found)."""
+restored by the plugin's refresh, the registry stopped and restarted under load (no call lost; a server registering afterwards is
+found), and a ZooKeeper session expiry (the entry comes back in a new session)."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import sys
+
+import pytest
 
 from rpcx import Server
 from rpcx.client import FailMode, SelectMode, XClient
@@ -174,3 +176,31 @@ async def test_fifty_servers_register_at_once(registry_case: RegistryCase) -> No
     finally:
         await watch.aclose()  # type: ignore[attr-defined]
         await d.aclose()
+
+
+@pytest.mark.parametrize("registry_server", ["zookeeper"], indirect=True)
+async def test_zookeeper_session_expiry_registers_again(registry_case: RegistryCase) -> None:
+    """A real session expiry (another client takes over the session and closes it, so ZooKeeper
+    ends it and deletes its ephemeral znodes): the watch sees the entry go, kazoo opens a new
+    session, and the plugin's refresh creates the entry again."""
+    from kazoo.client import KazooClient  # etcd's lease loss: test_lost_entry_is_published_again
+
+    base = registry_case.base_path()
+    async with registered(registry_case, base, "weight=7") as (_, plugin, address):
+        d = await registry_case.discovery(base)
+        watch = d.watch()
+        want = [KVPair(address, "weight=7")]
+        try:
+            assert d.get_services() == want
+            zk = plugin.backend._zk  # type: ignore[attr-defined]
+            session_id = zk.client_id[0]
+            thief = KazooClient(hosts=",".join(plugin.backend.endpoints), client_id=zk.client_id)
+            await asyncio.to_thread(thief.start, WAIT)
+            await asyncio.to_thread(thief.stop)  # closing the session it shares ends it for both
+            await asyncio.to_thread(thief.close)
+            await until_listed(watch, lambda p: p == [])
+            await until_listed(watch, lambda p: p == want)  # the next refresh re-creates it
+            assert zk.client_id[0] != session_id  # ...in a new session
+        finally:
+            await watch.aclose()  # type: ignore[attr-defined]
+            await d.aclose()
