@@ -152,6 +152,7 @@ class RegistryPlugin:
         self.services: dict[str, str] = {}
         self._queue: asyncio.Queue[tuple[str, str]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._refresh_queued = False
         self._closed = False
 
     # lifecycle hooks (plain functions: the server calls them synchronously)
@@ -221,6 +222,7 @@ class RegistryPlugin:
                 elif op == "delete":
                     await self.backend.delete(self._key(name))
                 elif op == "refresh":
+                    self._refresh_queued = False
                     await self.backend.refresh(self.ttl)
                     await self._publish_all()
             except Exception as exc:  # noqa: BLE001 - the registry may be down; the next refresh retries
@@ -231,7 +233,9 @@ class RegistryPlugin:
     async def _refresher(self) -> None:
         while True:
             await asyncio.sleep(self.update_interval)
-            self._enqueue("refresh", "")
+            if not self._refresh_queued:  # a registry slower than the interval: no pile of refreshes
+                self._refresh_queued = True
+                self._enqueue("refresh", "")
 
     async def aclose(self) -> None:
         """Finish queued writes (the deletes of a graceful shutdown), delete what is still
