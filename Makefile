@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup example test interop bench clean
+.PHONY: setup example test interop bench clean registry-servers
 
 $(VENV)/.installed: pyproject.toml setup.py rpcx/_speedups.c
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,12 @@ example: setup
 # Builds the Go interop peers (cached outside the repo), type-checks, runs the server and client
 # behaviour tests on uvloop too (what the examples and benchmarks run on) with the pure-Python twins
 # of the C speedups, then every test with the C speedups, which must have built.
-test: setup
+# The registry tests start real Redis, etcd and ZooKeeper servers: installed from Debian when
+# missing (needs root; otherwise it prints the apt-get command).
+registry-servers:
+	bash .ci/registry-servers
+
+test: setup registry-servers
 	bash tests/interop/build.sh
 	$(PY) -m mypy rpcx
 	RPCX_TEST_LOOP=uvloop RPCX_PURE_PYTHON=1 $(PY) -m pytest -q -p no:cacheprovider tests/server tests/client tests/hostile tests/protocol tests/transport

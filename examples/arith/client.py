@@ -1,5 +1,8 @@
 """Call Arith.Mul(10, 20): ``python examples/arith/client.py tcp@127.0.0.1:8972 [--codec json|msgpack|protobuf|raw] [--tls --insecure] [--auth T]``.
 
+``python examples/arith/client.py - --registry redis://h:p [--base-path /rpcx_test]`` finds the
+servers in a registry instead (``-`` for the address), as Go's discovery does.
+
 Prints ``10 * 20 = 200`` and exits 0. With ``--codec raw`` (no struct to carry) it calls
 Arith.Echo and prints ``echo: hello``. Anything else prints one line on stderr, without a
 traceback, and exits non-zero (the same statuses as the Go peer tests/interop/goclient; see
@@ -21,23 +24,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from arith import Args, Reply  # noqa: E402
-from rpcx.oneline import Parser, fail  # noqa: E402
+from rpcx.oneline import EXIT_USAGE, Parser, fail  # noqa: E402
 
 from rpcx import FailMode, Option, Peer2PeerDiscovery, RpcxError, SelectMode, XClient  # noqa: E402
+from rpcx.client.discovery import ServiceDiscovery  # noqa: E402
 from rpcx.codec import CodecRegistry  # noqa: E402
+from rpcx.registry import registry_discovery  # noqa: E402
 
 PROG = "client.py"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = Parser(prog=PROG, description=__doc__.splitlines()[0])
-    p.add_argument("address", help="network@host:port of the server")
+    p.add_argument("address", help="network@host:port of the server, or - with --registry")
     p.add_argument("--codec", default="msgpack", choices=["json", "msgpack", "protobuf", "raw"])
     p.add_argument("--tls", action="store_true", help="connect with TLS")
     p.add_argument("--insecure", action="store_true", help="skip certificate verification")
     p.add_argument("--cert", help="CA certificate to trust (PEM)")
     p.add_argument("--key", help="unused by the client; accepted for symmetry")
     p.add_argument("--auth", help="send this __AUTH token")
+    p.add_argument("--registry", help="find the servers in this registry: redis://h:p, etcd://h:p or zookeeper://h:p")
+    p.add_argument("--base-path", default="/rpcx_test", help="the registry base path (default /rpcx_test)")
     p.add_argument("--timeout", type=float, default=5.0)
     return p.parse_args(argv)
 
@@ -56,7 +63,16 @@ async def main(argv: list[str] | None = None) -> int:
             tls.check_hostname = False
             tls.verify_mode = ssl.CERT_NONE
     option = Option(serialize_type=CodecRegistry.resolve(opts.codec), tls=tls, retries=1)
-    xc = XClient("Arith", FailMode.FAILTRY, SelectMode.RANDOM, Peer2PeerDiscovery(opts.address), option)
+    if (opts.address == "-") != bool(opts.registry):
+        print(f"{PROG}: give a server address, or - with --registry (see --help)", file=sys.stderr)
+        return EXIT_USAGE
+    discovery: ServiceDiscovery = Peer2PeerDiscovery(opts.address)
+    if opts.registry:
+        try:
+            discovery = await registry_discovery(opts.registry, "Arith", base_path=opts.base_path)
+        except (RpcxError, ValueError) as exc:  # unreachable, an unknown scheme, a missing extra
+            return fail(PROG, f"cannot use registry {opts.registry}", exc)
+    xc = XClient("Arith", FailMode.FAILTRY, SelectMode.RANDOM, discovery, option)
     if opts.auth is not None:
         xc.auth(opts.auth)
     method = "Echo" if opts.codec == "raw" else "Mul"
@@ -69,9 +85,10 @@ async def main(argv: list[str] | None = None) -> int:
             print(f"10 * 20 = {reply.C}")
     except (RpcxError, OSError, ValueError) as exc:
         # no server there, a malformed address, an unknown network, a refused or failed call
-        return fail(PROG, f"Arith.{method} at {opts.address}", exc)
+        return fail(PROG, f"Arith.{method} at {opts.registry or opts.address}", exc)
     finally:
         await xc.aclose()
+        await discovery.aclose()
     return 0
 
 

@@ -1,4 +1,8 @@
-"""Serve Arith: ``python examples/arith/server.py tcp@127.0.0.1:8972 [--codec ...] [--cert F --key F] [--auth T] [--gateway [--cors]]``.
+"""Serve Arith: ``python examples/arith/server.py tcp@127.0.0.1:8972 [--codec ...] [--cert F --key F] [--auth T] [--gateway [--cors]] [--registry URL]``.
+
+With ``--registry redis://h:p`` (or ``etcd://``, ``zookeeper://``) it also publishes itself at
+``--base-path`` (default ``/rpcx_test``) under the address it bound (or ``--advertise``), as Go's
+registry plugins do, and leaves the registry when it stops.
 
 Prints ``serving <address>`` once it accepts calls; SIGINT/SIGTERM finish calls in flight, then exit 0.
 A server that cannot start prints one line on stderr and exits non-zero, without a traceback (the
@@ -24,6 +28,7 @@ from arith import Arith  # noqa: E402
 from rpcx.oneline import EXIT_USAGE, Parser, fail  # noqa: E402
 
 from rpcx import RpcxError, Server  # noqa: E402
+from rpcx.registry import registry_plugin  # noqa: E402
 
 PROG = "server.py"
 
@@ -38,6 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gateway", action="store_true",
                    help="also answer HTTP invoke and JSON-RPC 2.0 on the same port, as Go's server does (needs h11)")
     p.add_argument("--cors", action="store_true", help="with --gateway: allow every origin (Go's AllowAllCORSOptions)")
+    p.add_argument("--registry", help="publish to this registry: redis://h:p, etcd://h:p or zookeeper://h:p")
+    p.add_argument("--base-path", default="/rpcx_test", help="the registry base path (default /rpcx_test)")
+    p.add_argument("--advertise", help="the address clients dial, when not the bound one (e.g. tcp@10.0.0.5:8972)")
     p.add_argument("--verbose", "-v", action="store_true")
     return p.parse_args(argv)
 
@@ -77,6 +85,13 @@ async def main(argv: list[str] | None = None) -> int:
                 raise PermissionError("invalid token")
 
     server = Server(tls=tls, auth=auth)
+    plugin = None
+    if opts.registry:
+        try:
+            plugin = registry_plugin(opts.registry, base_path=opts.base_path)
+        except (RpcxError, ValueError) as exc:  # an unknown scheme, a missing extra, a malformed URL
+            return fail(PROG, f"cannot use registry {opts.registry}", exc)
+        server.add_plugin(plugin)
     server.register_name("Arith", Arith())
     if opts.gateway:
         from rpcx.gateway import CorsOptions, enable_gateway
@@ -89,9 +104,18 @@ async def main(argv: list[str] | None = None) -> int:
         # an unknown network: the person typed something the machine cannot serve
         await server.close()
         return fail(PROG, f"cannot listen on {opts.address}", exc)
+    if plugin is not None:
+        try:
+            await plugin.start(opts.advertise or address)
+        except (RpcxError, ValueError) as exc:
+            await server.close()
+            await plugin.aclose()
+            return fail(PROG, f"cannot register at {opts.registry}", exc)
     print(f"serving {address}", flush=True)
 
     await server.run_until_signalled(timeout=10)
+    if plugin is not None:
+        await plugin.aclose()  # the deletes the shutdown queued, then the connection
     return 0
 
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Build the Go interop peers (goserver, goclient, gengolden, gotypes) against the real
+# Build the Go interop peers (goserver, goclient, gengolden, gotypes, goregistry) against the real
 # github.com/smallnest/rpcx into a cache directory outside the repository.
 # Works from any directory. Prints the bin directory on its last line.
 #
@@ -14,4 +14,6 @@ cd "$here"
 for prog in goserver goclient gengolden gotypes hashvec; do
     go build -buildvcs=false -o "$bin/$prog" "./$prog"
 done
+# its own module: Go's registry plugins bring dependencies the other peers do not need
+(cd goregistry && go build -buildvcs=false -o "$bin/goregistry" .)
 echo "$bin"
