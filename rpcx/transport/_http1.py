@@ -17,11 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import ssl as _ssl
 from typing import Any, Callable, NamedTuple
 
+from ..errors import RpcxConnectionError
 from .tcp import TcpListener, split_host_port
 
-__all__ = ["Head", "HeadReader", "parse_head", "hand_over", "http_error", "refuse", "listen_with_handshake"]
+__all__ = ["Head", "HeadReader", "parse_head", "hand_over", "http_error", "refuse", "listen_with_handshake",
+           "dial_with_handshake"]
 
 log = logging.getLogger("rpcx.transport")
 
@@ -187,3 +190,51 @@ async def listen_with_handshake(
     server = await asyncio.get_running_loop().create_server(
         lambda: make_reader(pending), host or None, port, ssl=ssl, backlog=backlog, reuse_address=True)
     return HandshakeListener(network, server, pending)
+
+
+async def dial_with_handshake(
+    addr: Any, request: bytes, check: Callable[[Head], str | None], *, timeout: float | None,
+    ssl: _ssl.SSLContext | None = None, server_hostname: str | None = None,
+) -> tuple[Any, bytes]:
+    """Dial ``addr`` (tcp, with TLS when ``ssl``), send ``request`` and read the response head;
+    ``check(head)`` returns why it is refused, or None. Returns the transport and the bytes that
+    followed the head. Every failure, the timeout included, is an :class:`RpcxConnectionError`."""
+    host, port = split_host_port(addr.address)
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[tuple[Any, bytes]] = loop.create_future()
+
+    def on_fail(t: Any, reason: str, status: str | None) -> None:
+        if t is not None:
+            t.abort()
+        if not result.done():
+            result.set_exception(RpcxConnectionError(f"dial {addr}: {reason}"))
+
+    def on_head(t: Any, head: Head, rest: bytes) -> None:
+        reason = check(head)
+        if reason is not None:
+            on_fail(t, reason, None)
+        elif not result.done():
+            result.set_result((t, rest))
+
+    kwargs: dict[str, Any] = {}
+    if ssl is not None:
+        kwargs = {"ssl": ssl, "server_hostname": server_hostname if server_hostname is not None else host}
+    try:
+        async with asyncio.timeout(timeout):
+            transport, _ = await loop.create_connection(
+                lambda: HeadReader(on_head, on_fail, timeout=timeout or 30.0, on_connect=lambda t: t.write(request)),
+                host, port, **kwargs)
+            try:
+                t, rest = await result
+            except BaseException:
+                transport.abort()
+                raise
+            if t.is_closing():  # lost between the handshake and now: nothing would tell the protocol
+                raise RpcxConnectionError(f"dial {addr}: connection closed right after the handshake")
+    except RpcxConnectionError:
+        raise
+    except TimeoutError:
+        raise RpcxConnectionError(f"dial {addr}: timed out after {timeout}s") from None
+    except (OSError, _ssl.SSLError) as exc:
+        raise RpcxConnectionError(f"dial {addr}: {exc}") from exc
+    return t, rest

@@ -20,10 +20,8 @@ import logging
 import ssl as _ssl
 from typing import Any
 
-from ..errors import RpcxConnectionError
-from ._http1 import Head, HeadReader, HandshakeListener, hand_over, listen_with_handshake, refuse
+from ._http1 import Head, HeadReader, HandshakeListener, dial_with_handshake, hand_over, listen_with_handshake, refuse
 from .base import Address, ProtocolFactory
-from .tcp import split_host_port
 
 __all__ = ["TLS", "RPC_PATH", "CONNECTED", "listen", "dial"]
 
@@ -68,47 +66,13 @@ async def dial(
     addr: Address, protocol_factory: ProtocolFactory, *, ssl: _ssl.SSLContext | None = None,
     timeout: float | None = None, server_hostname: str | None = None, path: str = RPC_PATH,
 ) -> tuple[asyncio.Transport, asyncio.Protocol]:
-    host, port = split_host_port(addr.address)
-    loop = asyncio.get_running_loop()
-    result: asyncio.Future[tuple[Any, bytes]] = loop.create_future()
-
-    def on_head(t: Any, head: Head, rest: bytes) -> None:
+    def check(head: Head) -> str | None:
         status = f"{head.start[1]} {head.start[2]}"
-        if status != _STATUS:  # Go's client compares resp.Status the same way
-            t.abort()
-            if not result.done():
-                result.set_exception(RpcxConnectionError(f"dial {addr}: unexpected HTTP response: {status}"))
-        elif not result.done():
-            result.set_result((t, rest))
+        # Go's client compares resp.Status the same way
+        return None if status == _STATUS else f"unexpected HTTP response: {status}"
 
-    def on_fail(t: Any, reason: str, status: str | None) -> None:
-        if t is not None:
-            t.abort()
-        if not result.done():
-            result.set_exception(RpcxConnectionError(f"dial {addr}: {reason}"))
-
-    kwargs: dict[str, Any] = {}
-    if ssl is not None:
-        kwargs = {"ssl": ssl, "server_hostname": server_hostname if server_hostname is not None else host}
-    try:
-        async with asyncio.timeout(timeout):
-            transport, _ = await loop.create_connection(
-                lambda: HeadReader(on_head, on_fail, timeout=timeout or 30.0,
-                                   on_connect=lambda t: t.write(f"CONNECT {path} HTTP/1.0\n\n".encode())),
-                host, port, **kwargs)
-            try:
-                t, rest = await result
-            except BaseException:
-                transport.abort()
-                raise
-            if t.is_closing():  # lost between the handshake and now: nothing would tell the protocol
-                raise RpcxConnectionError(f"dial {addr}: connection closed right after the handshake")
-    except RpcxConnectionError:
-        raise
-    except TimeoutError:
-        raise RpcxConnectionError(f"dial {addr}: timed out after {timeout}s") from None
-    except (OSError, _ssl.SSLError) as exc:
-        raise RpcxConnectionError(f"dial {addr}: {exc}") from exc
+    t, rest = await dial_with_handshake(addr, f"CONNECT {path} HTTP/1.0\n\n".encode(), check, timeout=timeout,
+                                        ssl=ssl, server_hostname=server_hostname)
     protocol = protocol_factory()
     hand_over(t, protocol, rest)
     return t, protocol

@@ -40,10 +40,9 @@ from wsproto.events import BytesMessage, CloseConnection, Ping
 from wsproto.frame_protocol import Frame, MessageDecoder, Opcode
 from wsproto.utilities import generate_accept_token
 
-from ..errors import RpcxConnectionError, RpcxError
-from ._http1 import Head, HeadReader, HandshakeListener, hand_over, listen_with_handshake, refuse
+from ..errors import RpcxError
+from ._http1 import Head, HeadReader, HandshakeListener, dial_with_handshake, hand_over, listen_with_handshake, refuse
 from .base import Address, ProtocolFactory, refuse_tls
-from .tcp import split_host_port
 
 __all__ = ["TLS", "RPC_PATH", "WebSocketTransport", "listen", "dial"]
 
@@ -233,54 +232,21 @@ async def dial(
     origin: str | None = None,
 ) -> tuple[WebSocketTransport, asyncio.Protocol]:
     _check_tls(addr, ssl, "dial")
-    host, port = split_host_port(addr.address)
-    loop = asyncio.get_running_loop()
     key = base64.b64encode(os.urandom(16))
     request = (f"GET {path} HTTP/1.1\r\nHost: {addr.address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n"
                f"Origin: {origin or _origin(addr.network, addr.address)}\r\n\r\n").encode()
-    result: asyncio.Future[tuple[Any, bytes]] = loop.create_future()
-
-    def on_head(t: Any, head: Head, rest: bytes) -> None:
-        accept = head.headers.get("sec-websocket-accept", "").encode()
+    def check(head: Head) -> str | None:
         if head.start[1] != "101":
-            reason = f"WebSocket handshake refused: {head.start[1]} {head.start[2]}"
-        elif accept != generate_accept_token(key):
-            reason = "WebSocket handshake: wrong Sec-WebSocket-Accept"
-        else:
-            if not result.done():
-                result.set_result((t, rest))
-            return
-        on_fail(t, reason, None)
+            return f"WebSocket handshake refused: {head.start[1]} {head.start[2]}"
+        if head.headers.get("sec-websocket-accept", "").encode() != generate_accept_token(key):
+            return "WebSocket handshake: wrong Sec-WebSocket-Accept"
+        return None
 
-    def on_fail(t: Any, reason: str, status: str | None) -> None:
-        if t is not None:
-            t.abort()
-        if not result.done():
-            result.set_exception(RpcxConnectionError(f"dial {addr}: {reason}"))
-
-    kwargs: dict[str, Any] = {}
-    if addr.network == "wss":
-        kwargs = {"ssl": ssl or _ssl.create_default_context(),
-                  "server_hostname": server_hostname if server_hostname is not None else host}
-    try:
-        async with asyncio.timeout(timeout):
-            transport, _ = await loop.create_connection(
-                lambda: HeadReader(on_head, on_fail, timeout=timeout or 30.0, on_connect=lambda t: t.write(request)),
-                host, port, **kwargs)
-            try:
-                t, rest = await result
-            except BaseException:
-                transport.abort()
-                raise
-            if t.is_closing():  # lost between the handshake and now: nothing would tell the protocol
-                raise RpcxConnectionError(f"dial {addr}: connection closed right after the handshake")
-    except RpcxConnectionError:
-        raise
-    except TimeoutError:
-        raise RpcxConnectionError(f"dial {addr}: timed out after {timeout}s") from None
-    except (OSError, _ssl.SSLError) as exc:
-        raise RpcxConnectionError(f"dial {addr}: {exc}") from exc
+    t, rest = await dial_with_handshake(
+        addr, request, check, timeout=timeout,
+        ssl=(ssl or _ssl.create_default_context()) if addr.network == "wss" else None, server_hostname=server_hostname,
+    )
     ws = WebSocketTransport(_connection(ConnectionType.CLIENT), protocol_factory())
     hand_over(t, ws, rest)
     return ws, ws._protocol
