@@ -11,6 +11,7 @@ from .geo import ClosestSelector
 from .plugins import ClientPluginContainer
 from .selector import Call, Outcome, RandomSelector, RoundRobinSelector, Selector, StickySelector
 from .weighted import WeightedICMPSelector, WeightedRoundRobinSelector
+from .pending import PendingCall, Receipt
 from .xclient import XClient
 
 __all__ = [
@@ -32,7 +33,9 @@ __all__ = [
     "Option",
     "Outcome",
     "Peer2PeerDiscovery",
+    "PendingCall",
     "RandomSelector",
+    "Receipt",
     "RoundRobinSelector",
     "SelectMode",
     "Selector",

@@ -20,6 +20,7 @@ from ..transport.base import Address
 from .client import Client, PushHandler
 from .discovery import ServiceDiscovery
 from .options import FailMode, Option, SelectMode
+from .pending import Receipt
 from .xclient import XClient
 
 __all__ = ["BlockingClient", "BlockingXClient", "run"]
@@ -96,13 +97,28 @@ class BlockingXClient:
         """Send without waiting for a reply (Go: ``xc.Oneshot``)."""
         run(self._xc.oneshot(method, args, metadata=metadata))
 
-    def broadcast(self, method: str, args: Any, reply_type: Any = None, *, timeout: float = 60.0) -> Any:
-        """Call every server; the first reply, or the first error if any failed (Go: ``xc.Broadcast``)."""
-        return run(self._xc.broadcast(method, args, reply_type, timeout=timeout))
+    def broadcast(
+        self, method: str, args: Any, reply_type: Any = None, *, metadata: dict[str, str] | None = None,
+        response_metadata: dict[str, str] | None = None, timeout: float = 60.0,
+    ) -> Any:
+        """Call every server; the first reply, or the first error at once (Go: ``xc.Broadcast``)."""
+        return run(self._xc.broadcast(method, args, reply_type, metadata=metadata,
+                                      response_metadata=response_metadata, timeout=timeout))
 
-    def fork(self, method: str, args: Any, reply_type: Any = None, *, timeout: float = 60.0) -> Any:
+    def fork(
+        self, method: str, args: Any, reply_type: Any = None, *, metadata: dict[str, str] | None = None,
+        response_metadata: dict[str, str] | None = None, timeout: float = 60.0,
+    ) -> Any:
         """Call every server; the first success (Go: ``xc.Fork``)."""
-        return run(self._xc.fork(method, args, reply_type, timeout=timeout))
+        return run(self._xc.fork(method, args, reply_type, metadata=metadata,
+                                 response_metadata=response_metadata, timeout=timeout))
+
+    def inform(
+        self, method: str, args: Any, reply_type: Any = None, *, metadata: dict[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> list[Receipt]:
+        """Call every server; one :class:`Receipt` per server (Go: ``xc.Inform``)."""
+        return run(self._xc.inform(method, args, reply_type, metadata=metadata, timeout=timeout))
 
     def close(self) -> None:
         """Close every connection; idempotent."""

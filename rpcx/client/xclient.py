@@ -4,7 +4,7 @@ Rule: one attempt on one server happens in exactly one place, :meth:`XClient._at
 the server's circuit breaker (``Option.breaker``), runs the client plugins' ``pre_call``, gets or
 dials the connection, calls, classifies how it ended as an :class:`Outcome`, reports it to
 :meth:`XClient._report` (the breaker and the selector's optional ``report``) and runs ``post_call``.
-Every fail mode, ``oneshot``, ``broadcast`` and ``fork`` are loops over that method.
+Every fail mode, ``go``, ``oneshot``, ``broadcast``, ``fork`` and ``inform`` are loops over that method.
 
 Retry rules are Go's (client/xclient.go): at most ``retries + 1`` attempts; only dial and connection
 errors and an open breaker are retried (never a :class:`ServiceError`, a timeout, a cancellation or
@@ -25,8 +25,9 @@ import inspect
 import logging
 import random
 import time
+from contextlib import aclosing
 from types import MappingProxyType
-from typing import Any, AsyncIterator, Awaitable, Callable, Collection, Mapping, NamedTuple
+from typing import Any, AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Mapping, NamedTuple
 
 from ..codec.base import CodecRegistry
 from ..errors import (
@@ -45,6 +46,7 @@ from .client import Client, PushHandler
 from .discovery import KVPair, ServiceDiscovery
 from .options import FailMode, Option, SelectMode
 from .breaker import BREAKER_OPEN, BreakerOpenError, BreakerState, CircuitBreaker
+from .pending import PendingCall, Receipt
 from .plugins import ClientPluginContainer
 from .selector import (
     Call,
@@ -57,7 +59,7 @@ from .selector import (
     new_selector,
 )
 
-__all__ = ["XClient", "Call", "Outcome", "classify"]
+__all__ = ["XClient", "Call", "Outcome", "PendingCall", "Receipt", "classify"]
 
 log = logging.getLogger("rpcx.client")
 
@@ -640,32 +642,108 @@ class XClient:
         call = self._begin(method, args, metadata)
         (await self._attempt(call, self._select(call), oneway=True)).unwrap()
 
-    async def broadcast(self, method: str, args: Any, reply_type: Any = None, *, timeout: float = 60.0) -> Any:
-        """Call every server; succeed only if all do (Go: ``Broadcast``). Returns the first reply."""
-        results = await self._all(method, args, reply_type, timeout)
-        if not results:
-            raise NoServerAvailableError(NO_SERVER)
-        for r in results:
-            if r.outcome is not Outcome.SUCCESS:
-                r.unwrap()
-        return results[0].value
+    def go(
+        self,
+        method: str,
+        args: Any,
+        reply_type: Any = None,
+        *,
+        metadata: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> PendingCall:
+        """Start a call and return at once (Go's ``Go``): await the :class:`PendingCall` for the
+        reply, or read its ``reply``, ``error`` and ``response_metadata`` when it is done. It goes
+        through the fail mode like :meth:`call` (Go's ``Go`` ignores it). Needs a running loop."""
+        self._begin(method, args, metadata)  # a closed XClient fails here, not in the task
+        md: dict[str, str] = {}
+        task = asyncio.get_running_loop().create_task(
+            self.call(method, args, reply_type, metadata=metadata, response_metadata=md, timeout=timeout))
+        return PendingCall(method, task, md)
 
-    async def fork(self, method: str, args: Any, reply_type: Any = None, *, timeout: float = 60.0) -> Any:
-        """Call every server; return the first success (Go: ``Fork``)."""
-        results = await self._all(method, args, reply_type, timeout)
-        for r in results:
-            if r.outcome is Outcome.SUCCESS:
-                return r.value
-        if not results:
+    async def broadcast(
+        self, method: str, args: Any, reply_type: Any = None, *, metadata: dict[str, str] | None = None,
+        response_metadata: dict[str, str] | None = None, timeout: float = 60.0,
+    ) -> Any:
+        """Call every server; succeed only if all do (Go's ``Broadcast``). Returns the first reply to
+        arrive, and raises at the first failure without waiting for the others (they finish in the
+        background). Servers that cannot be dialled (or whose breaker is open) are skipped, as Go
+        skips them; none left raises :class:`NoServerAvailableError`. Fail and select modes do not apply."""
+        first: tuple[Any, dict[str, str]] | None = None
+        # aclosing: an early return stops the fan-out now (its unfinished attempts move to the background)
+        async with aclosing(self._fan_out(method, args, reply_type, metadata, timeout)) as results:
+            async for _key, result, md in results:
+                if result.outcome is not Outcome.SUCCESS:
+                    result.unwrap()
+                if first is None:
+                    first = (result.value, md)
+        if first is None:
             raise NoServerAvailableError(NO_SERVER)
-        return results[0].unwrap()
+        if response_metadata is not None:
+            response_metadata.update(first[1])
+        return first[0]
 
-    async def _all(self, method: str, args: Any, reply_type: Any, timeout: float) -> list[_Result]:
-        call = self._begin(method, args, None)
+    async def fork(
+        self, method: str, args: Any, reply_type: Any = None, *, metadata: dict[str, str] | None = None,
+        response_metadata: dict[str, str] | None = None, timeout: float = 60.0,
+    ) -> Any:
+        """Call every server; return the first success without waiting for the others (Go's ``Fork``).
+        When all fail, raise the first failure. Servers that cannot be dialled are skipped, as in
+        :meth:`broadcast`."""
+        failure: _Result | None = None
+        async with aclosing(self._fan_out(method, args, reply_type, metadata, timeout)) as results:
+            async for _key, result, md in results:
+                if result.outcome is Outcome.SUCCESS:
+                    if response_metadata is not None:
+                        response_metadata.update(md)
+                    return result.value
+                failure = failure or result
+        if failure is None:
+            raise NoServerAvailableError(NO_SERVER)
+        return failure.unwrap()
+
+    async def inform(
+        self, method: str, args: Any, reply_type: Any = None, *, metadata: dict[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> list[Receipt]:
+        """Call every server and wait for all; return one :class:`Receipt` per server in the order they
+        answered (Go's ``Inform``). Per-server errors are in the receipts, not raised. Servers that
+        cannot be dialled are skipped as Go skips them; none left raises :class:`NoServerAvailableError`."""
+        async with aclosing(self._fan_out(method, args, reply_type, metadata, timeout)) as results:
+            receipts = [
+                Receipt(key.split("@", 1)[-1], result.value if result.outcome is Outcome.SUCCESS else None,
+                        None if result.outcome is Outcome.SUCCESS else result.value, md)
+                async for key, result, md in results
+            ]
+        if not receipts:
+            raise NoServerAvailableError(NO_SERVER)
+        return receipts
+
+    async def _fan_out(
+        self, method: str, args: Any, reply_type: Any, metadata: dict[str, str] | None, timeout: float,
+    ) -> AsyncGenerator[tuple[str, _Result, dict[str, str]], None]:
+        """One attempt on every listed server at once; yield ``(key, result, response metadata)`` as
+        each ends, leaving out servers that could not be dialled or whose breaker is open (Go's
+        fan-outs skip a server ``getCachedClient`` fails on). Attempts still running when the consumer
+        stops go on in the background, tracked so :meth:`aclose` waits for them."""
+        call = self._begin(method, args, metadata)
         deadline = time.monotonic() + timeout
-        return list(await asyncio.gather(
-            *(self._attempt(call, k, reply_type=reply_type, deadline=deadline) for k in self._servers)
-        ))
+
+        async def one(key: str) -> tuple[str, _Result, dict[str, str]]:
+            md: dict[str, str] = {}
+            return key, await self._attempt(call, key, reply_type=reply_type, deadline=deadline,
+                                            response_metadata=md), md
+
+        pending = {asyncio.ensure_future(one(k)) for k in self._servers}
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    key, result, md = t.result()
+                    if result.outcome not in (Outcome.DIAL_ERROR, Outcome.BREAKER_OPEN):
+                        yield key, result, md
+        finally:
+            for t in pending:
+                self._track(t)
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def aclose(self) -> None:

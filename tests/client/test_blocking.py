@@ -19,6 +19,11 @@ def test_blocking_xclient(threaded_server: str) -> None:
         xc.oneshot("Mul", Args(1, 1))
         assert xc.broadcast("Mul", Args(3, 3), Reply) == Reply(9)
         assert xc.fork("Mul", Args(3, 4), Reply) == Reply(12)
+        (receipt,) = xc.inform("Fail", Args(), Reply)
+        assert receipt.address == threaded_server.split("@", 1)[1] and isinstance(receipt.error, ServiceError)
+        md = {}
+        assert xc.broadcast("Echo", b"x", bytes, metadata={"k": "b"}, response_metadata=md) == b"x"
+        assert md == {"k": "b"}
         xc.auth("anything")
         assert xc.call("Mul", Args(5, 5), Reply) == Reply(25)
 
