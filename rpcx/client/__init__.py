@@ -11,7 +11,9 @@ from .geo import ClosestSelector
 from .plugins import ClientPluginContainer
 from .selector import Call, Outcome, RandomSelector, RoundRobinSelector, Selector, StickySelector
 from .weighted import WeightedICMPSelector, WeightedRoundRobinSelector
+from .oneclient import OneClient
 from .pending import PendingCall, Receipt
+from .pool import OneClientPool, XClientPool
 from .xclient import XClient
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "Heartbeat",
     "KVPair",
     "MultipleServersDiscovery",
+    "OneClient",
+    "OneClientPool",
     "Option",
     "Outcome",
     "Peer2PeerDiscovery",
@@ -44,4 +48,5 @@ __all__ = [
     "WeightedICMPSelector",
     "WeightedRoundRobinSelector",
     "XClient",
+    "XClientPool",
 ]

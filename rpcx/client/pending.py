@@ -90,4 +90,5 @@ class Receipt:
 
     @property
     def ok(self) -> bool:
+        """True when this server answered without an error."""
         return self.error is None

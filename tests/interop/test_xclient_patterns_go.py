@@ -1,7 +1,8 @@
 """XClient's call patterns with a Go rpcx server (tests/interop/goserver) in the mix: ``go``,
 ``broadcast`` returning at the Go server's failure, ``fork`` returning at the Go server's success
-while a Python server still holds the call, and ``inform`` with receipts from both, metadata in
-and out of each."""
+while a Python server still holds the call, ``inform`` with receipts from both, metadata in
+and out of each; ``XClientPool`` and ``OneClient`` over both; pushes from Go's ``SendMessage`` and a
+Python server's ``send_message`` reaching one bidirectional XClient."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 from arith_service import Args, Arith
 
 from rpcx import FailMode, KVPair, MultipleServersDiscovery, Option, SelectMode, ServiceError, XClient
-from rpcx.protocol.message import SerializeType
+from rpcx.client import OneClient, XClientPool
+from rpcx.protocol.message import Message, SerializeType
 
 WAIT = 10.0
 #: tests/interop/arith's FailMessage
@@ -113,3 +115,42 @@ async def test_inform_collects_go_and_python_receipts(server_factory, start_go_s
     async with xclient([go, py]) as xc:
         receipts = await xc.inform("Fail", Args(1, 2), timeout=WAIT)
         assert len(receipts) == 2 and all(isinstance(r.error, ServiceError) for r in receipts)
+
+
+async def test_bidirectional_xclient_gets_go_and_python_pushes(server_factory, start_go_server) -> None:
+    go = start_go_server().address
+    _, py = await server_factory()
+    got: asyncio.Queue[Message] = asyncio.Queue()
+    async with XClient("Arith", FailMode.FAILFAST, SelectMode.ROUND_ROBIN,
+                       MultipleServersDiscovery([KVPair(go), KVPair(py)]),
+                       Option(serialize_type=SerializeType.NONE), on_push=got.put_nowait) as xc:
+        keys: list[str] = []
+
+        class Where:
+            def post_call(self, call, key, outcome, value) -> None:
+                keys.append(key)
+
+        xc.plugins.add(Where())
+        # round-robin: one call on each server, each pushing Arith.Push on its connection first
+        for tag in ("p1", "p2"):
+            assert await xc.call("Echo", tag.encode(), bytes, metadata={"push": tag}, timeout=WAIT) == tag.encode()
+        pushes = [await asyncio.wait_for(got.get(), WAIT) for _ in range(2)]
+    assert sorted(keys) == sorted([go, py])
+    assert sorted((p.service_path, p.service_method, p.metadata["push"], p.payload) for p in pushes) == [
+        ("Arith", "Push", "p1", b"p1"), ("Arith", "Push", "p2", b"p2")]
+    assert all(p.oneway and not p.is_response for p in pushes)
+
+
+async def test_pool_and_one_client_against_go(server_factory, start_go_server) -> None:
+    go = start_go_server().address
+    _, py = await server_factory()
+    d = MultipleServersDiscovery([KVPair(go), KVPair(py)])
+    async with XClientPool(2, "Arith", FailMode.FAILFAST, SelectMode.ROUND_ROBIN, d,
+                           Option(serialize_type=SerializeType.NONE)) as pool:
+        replies = await asyncio.gather(*(pool.get().call("Echo", b"%d" % i, bytes, timeout=WAIT) for i in range(20)))
+        assert replies == [b"%d" % i for i in range(20)]
+    async with OneClient(FailMode.FAILOVER, SelectMode.ROUND_ROBIN, MultipleServersDiscovery([KVPair(go)])) as oc:
+        with pytest.raises(ServiceError, match=GO_FAIL):
+            await oc.call("Arith", "Fail", Args(1, 1), timeout=WAIT)
+        assert await oc.call("Arith", "Mul", {"A": 6, "B": 7}, timeout=WAIT) == {"C": 42}
+        assert oc.service_paths == ["Arith"]
