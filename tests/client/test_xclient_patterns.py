@@ -85,6 +85,14 @@ def dead_address() -> str:
     return f"tcp@127.0.0.1:{port}"
 
 
+async def until(cond, what: str) -> None:
+    for _ in range(int(WAIT / 0.01)):
+        if cond():
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail(f"never: {what}")
+
+
 def xclient(addrs: list[str], mode: FailMode = FailMode.FAILFAST) -> XClient:
     return XClient("Arith", mode, SelectMode.ROUND_ROBIN, MultipleServersDiscovery([KVPair(a) for a in addrs]))
 
@@ -161,8 +169,9 @@ async def test_broadcast_returns_at_the_first_failure(server_factory) -> None:
     async with xclient(addrs) as xc:
         with pytest.raises(ServiceError, match="failed on b"):
             await asyncio.wait_for(xc.broadcast("Split", None, timeout=WAIT), WAIT)
-        # a and c still hold their calls: broadcast did not wait for them
-        assert all(len(n.seen) == 1 for n in nodes)
+        # a and c hold their calls (their gates are shut): broadcast did not wait for them
+        await until(lambda: all(len(n.seen) == 1 for n in nodes), "every server got the call")
+        assert not any(n.gate.is_set() for n in nodes)
         for n in nodes:
             n.gate.set()
         # all succeed: the first reply, every server called
@@ -179,8 +188,9 @@ async def test_fork_returns_at_the_first_success(server_factory) -> None:
         reply = await asyncio.wait_for(
             xc.fork("QuickOrHold", None, metadata={"k": "f"}, response_metadata=md, timeout=WAIT), WAIT)
         assert reply == "quick" and md == {"k": "f@quick"}
-        # the other two still hold their calls
-        assert all(len(n.seen) == 1 for n in nodes)
+        # the other two hold their calls (their gates are shut): fork did not wait for them
+        await until(lambda: all(len(n.seen) == 1 for n in nodes), "every server got the call")
+        assert not any(n.gate.is_set() for n in nodes)
         for n in nodes:
             n.gate.set()
         # every server fails: the first failure is raised, after all have answered
