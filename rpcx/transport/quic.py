@@ -126,6 +126,14 @@ class _Conn(QuicConnectionProtocol):
             if self._on_lost is not None:
                 self._on_lost()
 
+    def error_received(self, exc: Exception) -> None:
+        # a connected client socket hears ICMP errors: nobody listens there, fail the dial now
+        waiter = self._connected_waiter
+        if waiter is not None and not waiter.done():
+            self.error = str(exc)
+            self._connected_waiter = None
+            waiter.set_exception(ConnectionRefusedError(str(exc)))
+
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
         super().datagram_received(data, addr)
         if self.stream is not None:
@@ -396,7 +404,7 @@ async def dial(
         conn: _Conn | None = None
         transport, conn = await loop.create_datagram_endpoint(
             lambda: _Conn(QuicConnection(configuration=config), factory=protocol_factory),
-            local_addr=("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+            remote_addr=remote, family=family)  # connected: an ICMP "port unreachable" fails the dial
     except OSError as exc:
         raise RpcxConnectionError(f"quic: cannot dial {addr.address}: {exc}") from exc
     assert conn is not None
