@@ -167,7 +167,7 @@ class QuicStreamTransport:
     def _feed(self, data: bytes, end: bool) -> None:
         if self._done:
             return
-        if self._reading_paused:
+        if self._reading_paused or self._pending or self._pending_eof:  # keep the order: queued bytes go first
             if data:
                 self._pending.append(data)
             self._pending_eof = self._pending_eof or end
@@ -278,6 +278,8 @@ class QuicStreamTransport:
         self._conn._transmit_soon()  # grant the window held while paused
 
     def _drain_pending(self) -> None:
+        if self._reading_paused or self._done:
+            return  # paused again before this ran: resume_reading schedules another
         pending, self._pending = self._pending, []
         end, self._pending_eof = self._pending_eof, False
         if pending:
