@@ -37,7 +37,7 @@ import asyncio
 import logging
 import socket
 import ssl as _ssl
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
@@ -406,7 +406,7 @@ async def dial(
         conn: _Conn | None = None
         transport, conn = await loop.create_datagram_endpoint(
             lambda: _Conn(QuicConnection(configuration=config), factory=protocol_factory),
-            remote_addr=remote, family=family)  # connected: an ICMP "port unreachable" fails the dial
+            remote_addr=cast(Any, remote), family=family)  # connected: an ICMP "port unreachable" fails the dial
     except OSError as exc:
         raise RpcxConnectionError(f"quic: cannot dial {addr.address}: {exc}") from exc
     assert conn is not None
