@@ -37,6 +37,7 @@ from .codec._convert import format_rfc3339
 from .errors import CallTimeoutError, ProtocolError, RpcxError
 from .oneline import EXIT_FAILED, EXIT_USAGE, Parser, fail, human_duration
 from .protocol import FrameDecoder, Limits
+from .transport import server_tls_context
 
 __all__ = ["main", "human_duration", "to_json"]
 
@@ -170,9 +171,8 @@ async def _serve(a: argparse.Namespace) -> int:
     obj = _load(a.service)
     tls = None
     if a.cert:
-        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         try:
-            tls.load_cert_chain(a.cert, a.key)
+            tls = server_tls_context(a.cert, a.key)  # remembers the files, which quic@ loads itself
         except (OSError, ssl.SSLError) as exc:
             return fail("rpcx serve", f"cannot use certificate {a.cert}", exc)
     server = Server(tls=tls)

@@ -29,6 +29,7 @@ from rpcx.oneline import EXIT_USAGE, Parser, fail  # noqa: E402
 
 from rpcx import RpcxError, Server  # noqa: E402
 from rpcx.registry import registry_plugin  # noqa: E402
+from rpcx.transport import server_tls_context  # noqa: E402
 
 PROG = "server.py"
 
@@ -56,9 +57,7 @@ def tls_context(cert: str, key: str | None) -> ssl.SSLContext:
         if path is not None:
             with open(path, "rb"):  # the open error carries the file name; load_cert_chain's does not
                 pass
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(cert, key)
-    return tls
+    return server_tls_context(cert, key)  # remembers the files, which quic@ (aioquic) loads itself
 
 
 async def main(argv: list[str] | None = None) -> int:

@@ -24,9 +24,10 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 from ..client import Client, Option
 from ..protocol import FrameDecoder, Limits, Message, SerializeType, encode
 from ..server import Context, Server
-from ..transport import ConnectionTransport, dial, parse_address
+from ..transport import ConnectionTransport, dial, parse_address, server_tls_context
 
 __all__ = [
+    "quic_case",
     "WAIT",
     "ConformanceService",
     "NotCapable",
@@ -80,6 +81,9 @@ class TransportCase:
     #: the network of the address a listener reports, when it is not the one listened on
     #: (``reuseport`` listeners report ``tcp@``, what Go registers and clients dial)
     bound_network: str | None = None
+    #: the server sees a connection only once the client has written on it (QUIC: the stream is
+    #: opened by its first bytes), so checks that need the server's side first send one request
+    opens_on_first_write: bool = False
 
     def option(self, **kwargs: Any) -> Option:
         """A client ``Option`` for this case (its TLS settings, the suite's connect timeout)."""
@@ -134,10 +138,18 @@ def tls_case(cert: str, key: str, host: str = "127.0.0.1") -> TransportCase:
 
 def _with_tls(name: str, address: Callable[[], str], cert: str, key: str) -> TransportCase:
     # asyncio's TLS transports cannot write EOF, hence half_close=False
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_ctx.load_cert_chain(cert, key)
+    server_ctx = server_tls_context(cert, key)
     client_ctx = ssl.create_default_context(cafile=cert)
     return TransportCase(name, address, server_ctx, client_ctx, half_close=False)
+
+
+def quic_case(cert: str, key: str, host: str = "127.0.0.1") -> TransportCase:
+    """rpcx over one QUIC stream (``quic@``, the ``quic`` extra). The client has no TLS context, so
+    it does not verify the server, as Go's quic client (``cert`` is not marked as a CA, which
+    aioquic would need to trust it). QUIC streams half-close; the stream exists once the client
+    has written (as quic-go's)."""
+    return TransportCase("quic", lambda: f"quic@{host}:0", server_tls_context(cert, key), None,
+                         opens_on_first_write=True)
 
 
 def self_signed_cert(directory: str) -> tuple[str, str]:

@@ -48,6 +48,7 @@ from .harness import (
     http_case,
     https_case,
     memory_case,
+    quic_case,
     request,
     reuseport_case,
     self_signed_cert,
@@ -70,6 +71,7 @@ __all__ = [
     "http_case",
     "https_case",
     "memory_case",
+    "quic_case",
     "reuseport_case",
     "self_signed_cert",
     "serving",
@@ -91,6 +93,14 @@ async def _echo(c: Client, payload: bytes, method: str = "Echo") -> bytes:
 
 
 # -- the checks -----------------------------------------------------------------------------------
+async def _first_write(case: TransportCase, peer: RawPeer) -> None:
+    """Where the server sees a connection only once the client wrote (QUIC), make one call first."""
+    if case.opens_on_first_write:
+        peer.send(request("Echo", b"open"))
+        m = await peer.recv()
+        expect(m is not None and m.payload == b"open", "the first call on a fresh connection failed")
+
+
 async def check_basics(case: TransportCase) -> None:
     """A call works; the contract's extra info is there (peer address; TLS objects exactly when TLS
     is on); listen/dial refuse unknown options and TLS where the network takes none; dialing an
@@ -260,6 +270,7 @@ async def check_slow_reader(case: TransportCase) -> None:
         assert peer.transport is not None
         # pause after the server has accepted: on uvloop, a TLS client that pauses reading straight
         # after the dial holds up the server's side of the handshake
+        await _first_write(case, peer)
         await until(lambda: len(srv.connections) == 1, "the server to see the connection")
         peer.transport.pause_reading()
         (conn,) = srv.connections
@@ -299,6 +310,7 @@ async def check_unread_replies(case: TransportCase) -> None:
     async with serving(case) as (srv, addr, _):
         peer = await RawPeer.open(case, addr)
         assert peer.transport is not None
+        await _first_write(case, peer)
         await until(lambda: len(srv.connections) == 1, "the server to see the connection")
         (conn,) = srv.connections
         assert conn.transport is not None

@@ -1,7 +1,7 @@
 """The transport contract: one ``listen``/``dial`` module per rpcx network name (layer: transport).
 
 Every network name that may appear in an rpcx key (``tcp@127.0.0.1:8972``, ``unix@/tmp/a.sock``,
-``memory@name``, ``http@``, ``ws@``, ``wss@``, ``reuseport@``; later ``quic@``, ``kcp@``) maps to
+``memory@name``, ``http@``, ``ws@``, ``wss@``, ``reuseport@``, ``quic@``; later ``kcp@``) maps to
 one module in :data:`TRANSPORTS`, imported only when its network is first used, so an extra is needed only by those who use it.
 A module provides (:class:`NetworkModule`)::
 
@@ -16,7 +16,7 @@ on) and the protocol a :class:`ConnectionProtocol`. Sockets get asyncio's own tr
 that is not a socket (``memory``, later QUIC streams) supplies an object with the same behaviour,
 and ``rpcx.testing.transport_conformance`` checks that it does.
 
-The TLS rule is Go's: tcp, tcp4, tcp6, http and wss take TLS; unix, memory, ws and reuseport do not
+The TLS rule is Go's: tcp, tcp4, tcp6, http, wss and quic take TLS (quic must); unix, memory, ws and reuseport do not
 (Go's server listens on unix and reuseport in plain text even when it has a TLS config; ws is
 discussed in ``rpcx/transport/ws.py``). :func:`listen` and :func:`dial` refuse ``ssl=`` on
 a network without TLS (:class:`~rpcx.errors.RpcxError`), and refuse an option the network does not
@@ -32,6 +32,7 @@ import importlib
 import inspect
 import logging
 import ssl as _ssl
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Protocol, cast, runtime_checkable
 
@@ -51,6 +52,8 @@ __all__ = [
     "tls_for",
     "listen",
     "dial",
+    "server_tls_context",
+    "cert_chain_of",
     "TRANSPORTS",
 ]
 
@@ -70,10 +73,11 @@ TRANSPORTS: dict[str, tuple[str, str | None]] = {
     "ws": ("rpcx.transport.ws", "ws"),
     "wss": ("rpcx.transport.wss", "ws"),
     "reuseport": ("rpcx.transport.reuseport", None),
+    "quic": ("rpcx.transport.quic", "quic"),
 }
 
 #: the networks whose modules declare ``TLS = True`` (for messages, without importing every module)
-_TLS_NETWORKS = "tcp, tcp4, tcp6, http and wss"
+_TLS_NETWORKS = "tcp, tcp4, tcp6, http, wss and quic"
 
 #: keyword options every module's listen / dial must accept (the server and client always pass them)
 LISTEN_OPTIONS = frozenset({"ssl"})
@@ -276,13 +280,37 @@ def refuse_tls(addr: Address, ssl: _ssl.SSLContext | None) -> None:
 
 
 def takes_tls(network: str) -> bool:
-    """Whether ``network`` takes TLS: Go's rule, tcp/tcp4/tcp6, http (CONNECT inside TLS) and wss
-    yes; unix, memory, ws and reuseport (whose Go listener ignores the TLS config) no.
+    """Whether ``network`` takes TLS: Go's rule, tcp/tcp4/tcp6, http (CONNECT inside TLS), wss and
+    quic (which cannot do without) yes; unix, memory, ws and reuseport (whose Go listener ignores the TLS config) no.
 
     >>> takes_tls("tcp"), takes_tls("http"), takes_tls("unix"), takes_tls("memory")
     (True, True, False, False)
     """
     return transport_for(network).TLS
+
+
+_cert_chains: "weakref.WeakKeyDictionary[_ssl.SSLContext, tuple[str, str | None]]" = weakref.WeakKeyDictionary()
+
+
+def server_tls_context(certfile: str, keyfile: str | None = None) -> _ssl.SSLContext:
+    """A server TLS context loaded from ``certfile``/``keyfile``, which also remembers the two
+    files: QUIC's TLS (aioquic) cannot take an ``ssl.SSLContext`` and loads them itself.
+
+    >>> try:
+    ...     server_tls_context("/nonexistent/cert.pem")
+    ... except FileNotFoundError:
+    ...     print("no such file")
+    no such file
+    """
+    context = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certfile, keyfile)
+    _cert_chains[context] = (certfile, keyfile)
+    return context
+
+
+def cert_chain_of(context: _ssl.SSLContext) -> tuple[str, str | None] | None:
+    """The ``(certfile, keyfile)`` a context was made from by :func:`server_tls_context`, else None."""
+    return _cert_chains.get(context)
 
 
 _tls_ignored: set[str] = set()

@@ -1,5 +1,5 @@
 """The transport conformance suite (rpcx.testing.transport_conformance) over every network we ship:
-tcp, tcp with TLS, unix, memory, http (CONNECT, plain and inside TLS), ws, wss and reuseport, all on
+tcp, tcp with TLS, unix, memory, http (CONNECT, plain and inside TLS), ws, wss, reuseport and quic, all on
 loopback or in process."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from rpcx.testing.transport_conformance import (
     http_case,
     https_case,
     memory_case,
+    quic_case,
     reuseport_case,
     self_signed_cert,
     tcp_case,
@@ -35,16 +36,18 @@ def short_dir() -> Iterator[str]:
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture(scope="module", params=["tcp", "tls", "unix", "memory", "http", "https", "ws", "wss", "reuseport"])
+@pytest.fixture(scope="module", params=["tcp", "tls", "unix", "memory", "http", "https", "ws", "wss", "reuseport", "quic"])
 def case(request: pytest.FixtureRequest, short_dir: str) -> TransportCase:
     if request.param == "tcp":
         return tcp_case()
-    if request.param in ("tls", "https", "wss"):
+    if request.param == "quic":
+        pytest.importorskip("aioquic", reason="the quic transport needs the quic extra")
+    if request.param in ("tls", "https", "wss", "quic"):
         try:
             cert, key = self_signed_cert(short_dir)
         except RuntimeError as exc:
             pytest.skip(str(exc))
-        return {"tls": tls_case, "https": https_case, "wss": wss_case}[request.param](cert, key)
+        return {"tls": tls_case, "https": https_case, "wss": wss_case, "quic": quic_case}[request.param](cert, key)
     if request.param == "http":
         return http_case()
     if request.param == "ws":
