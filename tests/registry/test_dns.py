@@ -15,14 +15,12 @@ from typing import Iterator
 
 import pytest
 
-pytest.importorskip("dns", reason="the dns extra (dnspython) is not installed")
-
-from rpcx.client.discovery import KVPair  # noqa: E402
-from rpcx.registry.base import RegistryUnavailableError  # noqa: E402
-from rpcx.registry.dns import DNSDiscovery  # noqa: E402
-from rpcx.testing.registry_conformance import free_port  # noqa: E402
-from rpcx.testing.harness import WAIT  # noqa: E402
-from .conftest import START_WAIT, _need  # noqa: E402
+from rpcx.client.discovery import KVPair
+from rpcx.registry.base import RegistryUnavailableError
+from rpcx.registry.dns import DNSDiscovery
+from rpcx.testing.registry_conformance import free_port
+from rpcx.testing.harness import WAIT
+from .conftest import START_WAIT, _need
 
 
 class Dnsmasq:
@@ -42,7 +40,8 @@ class Dnsmasq:
             os.kill(self.proc.pid, signal.SIGHUP)  # dnsmasq re-reads --addn-hosts on SIGHUP
 
     def start(self) -> None:
-        binary = _need("dnsmasq", "dnsmasq-base")
+        # Debian puts it in /usr/sbin, which a non-root PATH may lack
+        binary = _need("dnsmasq" if shutil.which("dnsmasq") else "/usr/sbin/dnsmasq", "dnsmasq-base")
         argv = [binary, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
                 "--pid-file=", "--log-facility=-", f"--port={self.port}", "--listen-address=127.0.0.1",
                 "--bind-interfaces", f"--addn-hosts={self.hosts}", "--local=/test/", "--local-ttl=0"]
@@ -72,8 +71,6 @@ class Dnsmasq:
 
 @pytest.fixture
 def dnsmasq() -> Iterator[Dnsmasq]:
-    if shutil.which("dnsmasq") is None and not os.path.exists("/usr/sbin/dnsmasq"):
-        _need("dnsmasq", "dnsmasq-base")
     with tempfile.TemporaryDirectory(prefix="rpcx-dns-") as workdir:
         server = Dnsmasq(workdir)
         # (a rewrite after start is re-read asynchronously: only watches may depend on one)

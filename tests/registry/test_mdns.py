@@ -9,22 +9,24 @@ import signal
 import subprocess
 import sys
 import textwrap
-
+import uuid
 
 import pytest
 
-pytest.importorskip("zeroconf", reason="the mdns extra (zeroconf) is not installed")
+from arith_service import Args, Arith, Reply
 
-from arith_service import Args, Arith, Reply  # noqa: E402
-
-from rpcx import Server  # noqa: E402
-from rpcx.client import FailMode, SelectMode, XClient  # noqa: E402
-from rpcx.client.discovery import KVPair  # noqa: E402
-from rpcx.registry.base import RegistryError  # noqa: E402
-from rpcx.registry.mdns import MDNSDiscovery, MDNSRegisterPlugin, decode_txt  # noqa: E402
-from rpcx.testing.harness import WAIT  # noqa: E402
+from rpcx import Server
+from rpcx.client import FailMode, SelectMode, XClient
+from rpcx.client.discovery import KVPair
+from rpcx.registry.base import RegistryError
+from rpcx.registry.mdns import MDNSDiscovery, MDNSRegisterPlugin, decode_txt
+from rpcx.testing.harness import WAIT
 
 LOOPBACK = ["127.0.0.1"]  # ALWAYS: zeroconf otherwise multicasts on every interface
+# unique per test process: another process on this machine (a colleague's test run) may publish
+# its own "Arith" on 127.0.0.1 at the same time, and discovery filters by service name
+ARITH = f"Arith{uuid.uuid4().hex[:8]}"
+ECHO = f"Echo{uuid.uuid4().hex[:8]}"
 FAST = {"interfaces": LOOPBACK, "timeout": 0.3, "watch_interval": 0.1}
 
 
@@ -32,7 +34,7 @@ async def _server(metadata: str = "weight=1", ttl: int = 60, **services: object)
     server = Server()
     plugin = MDNSRegisterPlugin(interfaces=LOOPBACK, ttl=ttl)
     server.add_plugin(plugin)
-    server.register(Arith(), metadata, name="Arith")
+    server.register(Arith(), metadata, name=ARITH)
     for name, obj in services.items():
         server.register(obj, "", name=name)
     assert server.plugins.per_call is False  # the plugin keeps the fast path
@@ -55,10 +57,10 @@ async def _until(d: MDNSDiscovery, want: list[KVPair]) -> None:
 
 async def test_published_server_is_found_and_called() -> None:
     server, plugin = await _server("weight=2&group=a")
-    d = await MDNSDiscovery.open("Arith", **FAST)
+    d = await MDNSDiscovery.open(ARITH, **FAST)
     try:
         await _until(d, [KVPair(server.address, "weight=2&group=a")])
-        async with XClient("Arith", FailMode.FAILOVER, SelectMode.RANDOM, d) as xc:
+        async with XClient(ARITH, FailMode.FAILOVER, SelectMode.RANDOM, d) as xc:
             assert await xc.call("Mul", Args(6, 7), Reply, timeout=WAIT) == Reply(42)
     finally:
         await d.aclose()
@@ -66,10 +68,10 @@ async def test_published_server_is_found_and_called() -> None:
 
 
 async def test_only_the_asked_service_and_each_server_once() -> None:
-    a, pa = await _server(Echo=Arith())
+    a, pa = await _server(**{ECHO: Arith()})
     b, pb = await _server()
-    arith = await MDNSDiscovery.open("Arith", **FAST)
-    echo = arith.clone("Echo")
+    arith = await MDNSDiscovery.open(ARITH, **FAST)
+    echo = arith.clone(ECHO)
     try:
         await _until(arith, sorted([KVPair(a.address, "weight=1"), KVPair(b.address, "weight=1")], key=lambda p: p.key))
         await _until(echo, [KVPair(a.address, "")])  # Go's browse would list b as well
@@ -82,11 +84,11 @@ async def test_only_the_asked_service_and_each_server_once() -> None:
 
 async def test_metadata_change_reaches_a_watcher() -> None:
     server, plugin = await _server("weight=1")
-    d = await MDNSDiscovery.open("Arith", **FAST)
+    d = await MDNSDiscovery.open(ARITH, **FAST)
     watch = d.watch()
     try:
         await _until(d, [KVPair(server.address, "weight=1")])
-        server.register(Arith(), "weight=1&state=inactive", name="Arith")
+        server.register(Arith(), "weight=1&state=inactive", name=ARITH)
 
         async def next_inactive() -> list[KVPair]:
             while True:
@@ -103,7 +105,7 @@ async def test_metadata_change_reaches_a_watcher() -> None:
 
 async def test_graceful_stop_removes_the_server() -> None:
     server, plugin = await _server(ttl=3600)  # the goodbye, not the TTL, must remove it
-    d = await MDNSDiscovery.open("Arith", **FAST)
+    d = await MDNSDiscovery.open(ARITH, **FAST)
     try:
         await _until(d, [KVPair(server.address, "weight=1")])
         await _stop(server, plugin)
@@ -126,7 +128,7 @@ CHILD = textwrap.dedent(
         server = Server()
         plugin = MDNSRegisterPlugin(interfaces=["127.0.0.1"], ttl=2)
         server.add_plugin(plugin)
-        server.register(Arith(), "weight=7", name="Arith")
+        server.register(Arith(), "weight=7", name=sys.argv[1])
         await plugin.start(await server.start("tcp@127.0.0.1:0"))
         print(server.address, flush=True)
         await asyncio.Event().wait()
@@ -137,8 +139,8 @@ CHILD = textwrap.dedent(
 
 
 async def test_killed_server_leaves_within_its_ttl() -> None:
-    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE)
-    d = await MDNSDiscovery.open("Arith", **FAST)
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, ARITH], stdout=subprocess.PIPE)
+    d = await MDNSDiscovery.open(ARITH, **FAST)
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), WAIT)
@@ -162,11 +164,11 @@ async def test_a_foreign_record_is_ignored() -> None:
     from rpcx.registry.mdns import SERVICE_TYPE
 
     other = AsyncZeroconf(interfaces=LOOPBACK)
-    info = ServiceInfo(SERVICE_TYPE, f"junk.{SERVICE_TYPE}", port=1, properties=b"\x08not json",
-                       server="junk.local.", addresses=[bytes([127, 0, 0, 1])], host_ttl=60, other_ttl=60)
+    info = ServiceInfo(SERVICE_TYPE, f"junk-{ARITH}.{SERVICE_TYPE}", port=1, properties=b"\x08not json",
+                       server=f"junk-{ARITH}.local.", addresses=[bytes([127, 0, 0, 1])], host_ttl=60, other_ttl=60)
     await other.async_register_service(info, strict=False)
     server, plugin = await _server()
-    d = await MDNSDiscovery.open("Arith", **FAST)
+    d = await MDNSDiscovery.open(ARITH, **FAST)
     try:
         await _until(d, [KVPair(server.address, "weight=1")])
     finally:
@@ -180,7 +182,7 @@ async def test_metadata_too_long_for_one_txt_string_is_refused() -> None:
     server = Server()
     plugin = MDNSRegisterPlugin(interfaces=LOOPBACK)
     server.add_plugin(plugin)
-    server.register(Arith(), "x=" + "a" * 300, name="Arith")
+    server.register(Arith(), "x=" + "a" * 300, name=ARITH)
     await server.start("tcp@127.0.0.1:0")
     try:
         with pytest.raises(RegistryError, match="255"):
