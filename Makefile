@@ -19,7 +19,7 @@ example: setup
 # Builds the Go interop peers (cached outside the repo), type-checks, runs the server and client
 # behaviour tests on uvloop too (what the examples and benchmarks run on) with the pure-Python twins
 # of the C speedups, then every test with the C speedups, which must have built.
-# The registry tests start real Redis, etcd and ZooKeeper servers: installed from Debian when
+# The registry tests start real Redis, etcd, ZooKeeper and dnsmasq servers: installed from Debian when
 # missing (needs root; otherwise it prints the apt-get command).
 registry-servers:
 	bash .ci/registry-servers

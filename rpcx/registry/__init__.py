@@ -1,14 +1,17 @@
 """Service registries, by URL scheme (layer: registry; see :mod:`rpcx.registry.base`).
 
+DNS and mDNS discovery are not key-value stores and have their own classes:
+:class:`rpcx.registry.dns.DNSDiscovery`, :mod:`rpcx.registry.mdns`.
+
 Each backend is one module, imported only when its scheme is first used; its client library is a
 pip extra, and a missing one is an error naming the ``pip install``.
 
 >>> sorted(BACKENDS)
-['etcd', 'redis', 'zookeeper']
+['consul', 'etcd', 'redis', 'zookeeper']
 >>> backend_for("ftp://127.0.0.1:1")
 Traceback (most recent call last):
 ...
-rpcx.registry.base.RegistryError: unknown registry scheme 'ftp' in 'ftp://127.0.0.1:1': known are etcd://, redis://, zookeeper://
+rpcx.registry.base.RegistryError: unknown registry scheme 'ftp' in 'ftp://127.0.0.1:1': known are consul://, etcd://, redis://, zookeeper://
 """
 
 from __future__ import annotations
@@ -47,11 +50,13 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "redis": ("rpcx.registry.redis", "RedisBackend", "redis"),
     "etcd": ("rpcx.registry.etcd", "EtcdBackend", "etcd"),
     "zookeeper": ("rpcx.registry.zookeeper", "ZooKeeperBackend", "zookeeper"),
+    # UNTESTED against a real Consul agent (none can be had here): see rpcx.registry.consul
+    "consul": ("rpcx.registry.consul", "ConsulBackend", "consul"),
 }
 
 
 def backend_for(url: str, **options: Any) -> Backend:
-    """A backend for ``url`` (``redis://h:p``, ``etcd://h:p``, ``zookeeper://h:p``), not yet connected."""
+    """A backend for ``url`` (``redis://h:p``, ``etcd://h:p``, ``zookeeper://h:p``, ``consul://h:p``), not yet connected."""
     scheme = urlsplit(url).scheme
     try:
         module_name, cls_name, extra = BACKENDS[scheme]

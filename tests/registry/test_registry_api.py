@@ -28,8 +28,8 @@ def test_plugin_keeps_the_fast_path() -> None:
 
 
 def test_unknown_scheme_lists_the_known_ones() -> None:
-    with pytest.raises(RegistryError, match="known are etcd://, redis://, zookeeper://"):
-        backend_for("consul://127.0.0.1:8500")
+    with pytest.raises(RegistryError, match="known are consul://, etcd://, redis://, zookeeper://"):
+        backend_for("eureka://127.0.0.1:8761")
 
 
 def test_missing_extra_names_the_pip_install(monkeypatch: pytest.MonkeyPatch) -> None:
