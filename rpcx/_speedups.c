@@ -247,7 +247,7 @@ encode_plain_response(PyObject *module, PyObject *args)
 
 /* ---- HotCall ----------------------------------------------------------------------------- */
 
-/* rpcx.server.context._HotCall as a C type: the same four attributes, which run_entry sets as
+/* rpcx.server.context.PyHotCall as a C type: the same three attributes, which run_entry sets as
  * struct fields instead of through attribute lookups. */
 typedef struct {
     PyObject_HEAD
@@ -258,7 +258,7 @@ typedef struct {
 
 /* The slots are read and written from Python as attributes; deleting one is refused (a NULL slot
  * would otherwise reach the hot path), and the C code below still reads a NULL as None. */
-#define HOTCALL_SLOT(name, doc)                                                          \
+#define HOTCALL_SLOT(name)                                                          \
     static PyObject *hotcall_get_##name(HotCall *self, void *closure)                    \
     {                                                                                    \
         return Py_NewRef(self->name != NULL ? self->name : Py_None);                     \
@@ -272,9 +272,9 @@ typedef struct {
         Py_XSETREF(self->name, Py_NewRef(value));                                        \
         return 0;                                                                        \
     }
-HOTCALL_SLOT(frame, "")
-HOTCALL_SLOT(connection, "")
-HOTCALL_SLOT(ctx, "")
+HOTCALL_SLOT(frame)
+HOTCALL_SLOT(connection)
+HOTCALL_SLOT(ctx)
 
 static PyGetSetDef hotcall_getset[] = {
     {"frame", (getter)hotcall_get_frame, (setter)hotcall_set_frame, "the request frame being served, or None", NULL},
@@ -330,7 +330,7 @@ static PyTypeObject HotCallType = {
     .tp_name = "rpcx._speedups.HotCall",
     .tp_basicsize = sizeof(HotCall),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "The plain call the server's hot path is running; see rpcx.server.context._HotCall.",
+    .tp_doc = "The plain call the server's hot path is running; see rpcx.server.context.PyHotCall.",
     .tp_new = hotcall_new,
     .tp_traverse = (traverseproc)hotcall_traverse,
     .tp_clear = (inquiry)hotcall_clear,
