@@ -107,6 +107,16 @@ class RawPeer:
             pass
 
 
+def dead_address() -> str:
+    """An rpcx key on loopback where nothing listens: connections to it are refused."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"tcp@127.0.0.1:{port}"
+
+
 ServerFactory = Callable[..., Awaitable[tuple[Server, str]]]
 
 

@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 from arith_service import Args, Reply
+from conftest import dead_address
 
 from rpcx import FailMode, KVPair, MultipleServersDiscovery, Option, SelectMode, XClient
 from rpcx.client import Outcome
@@ -83,16 +84,6 @@ def test_bad_settings_are_refused() -> None:
         CircuitBreaker(failures=0)
     with pytest.raises(ValueError):
         CircuitBreaker(error_rate=1.5)
-
-
-def dead_address() -> str:
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"tcp@127.0.0.1:{port}"
 
 
 async def test_breaker_opens_on_dial_failures_sheds_load_and_recovers(server_factory) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections import Counter
 from typing import Any
 
 import pytest
+from conftest import dead_address
 from arith_service import Args, Arith, Reply
 
 from rpcx import (
@@ -71,14 +71,6 @@ async def start_nodes(server_factory, *names: str, **options: Any) -> tuple[list
         addrs.append(addr)
         servers.append(srv)
     return nodes, addrs, servers
-
-
-def dead_address() -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there: connections are refused
-    return f"tcp@127.0.0.1:{port}"
 
 
 async def test_failfast_returns_first_error(server_factory) -> None:

@@ -7,11 +7,11 @@ Every attempt of every fail mode, ``oneshot``, ``broadcast`` and ``fork`` is rep
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections import Counter
 from typing import Any
 
 import pytest
+from conftest import dead_address
 from arith_service import Args, Reply
 
 from rpcx import (
@@ -77,14 +77,6 @@ async def start_nodes(server_factory, *names: str) -> tuple[list[Node], list[str
         nodes.append(node)
         addrs.append(addr)
     return nodes, addrs
-
-
-def dead_address() -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there: connections are refused
-    return f"tcp@127.0.0.1:{port}"
 
 
 class Recorder:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import socket
 from typing import Any, AsyncIterator
 
 import pytest
+from conftest import dead_address
 from arith_service import Args, Reply
 
 from rpcx import FailMode, KVPair, MultipleServersDiscovery, Option, RpcxError, SelectMode, XClient
@@ -17,14 +17,6 @@ from rpcx import FailMode, KVPair, MultipleServersDiscovery, Option, RpcxError, 
 WAIT = 10.0
 
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
-
-
-def dead_address() -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"tcp@127.0.0.1:{port}"
 
 
 def xclient_tasks() -> list[asyncio.Task[Any]]:

@@ -5,9 +5,9 @@ every pattern (``call``, ``go``, ``oneshot``, ``broadcast``, ``fork``, ``inform`
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
+from conftest import dead_address
 from arith_service import Args, Arith, Reply
 
 from rpcx import (
@@ -75,14 +75,6 @@ async def nodes_at(server_factory, *specs: tuple[str, bool]) -> tuple[list[Node]
         nodes.append(node)
         addrs.append(addr)
     return nodes, addrs
-
-
-def dead_address() -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there: connections are refused
-    return f"tcp@127.0.0.1:{port}"
 
 
 async def until(cond, what: str) -> None:

@@ -7,9 +7,9 @@ Python server's ``send_message`` reaching one bidirectional XClient."""
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
+from conftest import dead_address
 from arith_service import Args, Arith
 
 from rpcx import FailMode, KVPair, MultipleServersDiscovery, Option, SelectMode, ServiceError, XClient
@@ -41,14 +41,6 @@ class Holding(Arith):
 def xclient(addrs: list[str], **opt) -> XClient:
     return XClient("Arith", FailMode.FAILFAST, SelectMode.ROUND_ROBIN,
                    MultipleServersDiscovery([KVPair(a) for a in addrs]), Option(**opt))
-
-
-def dead_address() -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"tcp@127.0.0.1:{port}"
 
 
 async def until(cond, what: str) -> None:
