@@ -1,14 +1,23 @@
 // goregistry: a Go rpcx v1.9.4 server or client that finds its peers through a registry with Go's
-// own plugins (rpcxio/rpcx-redis, rpcx-etcd, rpcx-zookeeper), the other side of
-// tests/registry/test_go_interop.py. REGISTRY is redis://H:P, etcd://H:P or zookeeper://H:P.
+// own plugins (rpcxio/rpcx-redis, rpcx-etcd, rpcx-zookeeper; rpcx's serverplugin.MDNSRegisterPlugin
+// and client.MDNSDiscovery), the other side of tests/registry/test_go_interop.py and
+// test_go_mdns.py. REGISTRY is redis://H:P, etcd://H:P, zookeeper://H:P or mdns:// (no host).
 //
-//	goregistry server --registry REGISTRY --base-path /rpcx_test [--interval 1s]
+// mdns:// multicasts on EVERY multicast interface (grandcat/zeroconf cannot be bound to one):
+// run it only inside a network namespace with nothing but lo (test_go_mdns.py makes one).
+//
+//	goregistry server --registry REGISTRY --base-path /rpcx_test [--interval 1s] [--metadata M]
 //	    serves Arith (Mul) on tcp@127.0.0.1:0, registers it through the backend's register
 //	    plugin, prints "serving tcp@127.0.0.1:PORT"; SIGTERM: Shutdown (which unregisters), exit 0.
-//	goregistry call --registry REGISTRY --base-path /rpcx_test --a 6 --b 7
+//	goregistry call --registry REGISTRY --base-path /rpcx_test --a 6 --b 7 [--wait 10s]
 //	    discovers Arith through the backend's discovery, calls Mul with an XClient, prints "C=<n>".
 //	goregistry list --registry redis://... --base-path /rpcx_test
 //	    prints the servers Go's discovery lists, one "key metadata" line each, then "end".
+//
+// --wait: when the first listing is empty, wait up to that long for the discovery's watch to list a
+// server. With mdns:// the base path is unused, --timeout is the discovery's browse time, and the server
+// command's Shutdown is followed by the plugin's Stop (Go's Unregister only rewrites the TXT record
+// to an empty list; Stop sends the goodbye packets).
 package main
 
 import (
@@ -31,6 +40,7 @@ import (
 	"github.com/smallnest/rpcx/client"
 	"github.com/smallnest/rpcx/log"
 	"github.com/smallnest/rpcx/server"
+	rpcxplugin "github.com/smallnest/rpcx/serverplugin"
 )
 
 type Args struct{ A, B int }
@@ -49,8 +59,11 @@ func fail(format string, a ...any) {
 
 func parseRegistry(registry string) (scheme, addr string) {
 	u, err := url.Parse(registry)
+	if err == nil && u.Scheme == "mdns" {
+		return u.Scheme, ""
+	}
 	if err != nil || u.Host == "" || (u.Scheme != "redis" && u.Scheme != "etcd" && u.Scheme != "zookeeper") {
-		fail("--registry must be redis://, etcd:// or zookeeper://HOST:PORT, got %q", registry)
+		fail("--registry must be redis://, etcd:// or zookeeper://HOST:PORT, or mdns://, got %q", registry)
 	}
 	return u.Scheme, u.Host
 }
@@ -62,6 +75,9 @@ type registerPlugin interface {
 
 func newPlugin(scheme, addr, service, basePath string, interval time.Duration) registerPlugin {
 	switch scheme {
+	case "mdns":
+		// an UpdateInterval > 0 is needed: Stop waits for the refresh goroutine to end
+		return rpcxplugin.NewMDNSRegisterPlugin(service, 0, nil, interval, "")
 	case "redis":
 		return &redisplugin.RedisRegisterPlugin{ServiceAddress: service, RedisServers: []string{addr},
 			BasePath: basePath, UpdateInterval: interval}
@@ -78,8 +94,11 @@ func newPlugin(scheme, addr, service, basePath string, interval time.Duration) r
 	}
 }
 
-func newDiscovery(scheme, addr, basePath string) (client.ServiceDiscovery, error) {
+func newDiscovery(scheme, addr, basePath string, timeout time.Duration) (client.ServiceDiscovery, error) {
 	switch scheme {
+	case "mdns":
+		// browsing again as soon as a browse ends (WatchInterval = Timeout), for --wait
+		return client.NewMDNSDiscovery("Arith", timeout, timeout, "")
 	case "redis":
 		return redisclient.NewRedisDiscovery(basePath, "Arith", []string{addr}, nil)
 	case "etcd":
@@ -100,6 +119,9 @@ func main() {
 	interval := fs.Duration("interval", time.Second, "the plugin's UpdateInterval")
 	a := fs.Int("a", 6, "Mul's A")
 	b := fs.Int("b", 7, "Mul's B")
+	timeout := fs.Duration("timeout", time.Second, "mdns: how long a browse collects answers")
+	metadata := fs.String("metadata", "", "the metadata Arith is registered with")
+	wait := fs.Duration("wait", 0, "call, list: wait up to this long for the discovery's watch to list a server")
 	fs.Parse(os.Args[2:])
 	scheme, addr := parseRegistry(*registry)
 
@@ -117,12 +139,23 @@ func main() {
 		}
 		service := "tcp@" + s.Address().String()
 		p := newPlugin(scheme, addr, service, *basePath, *interval)
-		if err := p.Start(); err != nil {
-			fail("%s plugin: %v", scheme, err)
+		_, isMDNS := p.(*rpcxplugin.MDNSRegisterPlugin)
+		// MDNSRegisterPlugin.Start must come after the first Register: its refresh goroutine defers
+		// p.server.Shutdown() with the p.server of that moment, nil before a Register, and Stop
+		// then panics (rpcx's own example starts it first)
+		if !isMDNS {
+			if err := p.Start(); err != nil {
+				fail("%s plugin: %v", scheme, err)
+			}
 		}
 		s.Plugins.Add(p)
-		if err := s.RegisterName("Arith", new(Arith), ""); err != nil {
+		if err := s.RegisterName("Arith", new(Arith), *metadata); err != nil {
 			fail("register: %v", err)
+		}
+		if isMDNS {
+			if err := p.Start(); err != nil {
+				fail("%s plugin: %v", scheme, err)
+			}
 		}
 		fmt.Println("serving", service)
 		sig := make(chan os.Signal, 1)
@@ -131,10 +164,30 @@ func main() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s.Shutdown(ctx) // unregisters every service first
+		if isMDNS {
+			p.(*rpcxplugin.MDNSRegisterPlugin).Stop() // goodbye packets
+		}
 	case "call", "list":
-		d, err := newDiscovery(scheme, addr, *basePath)
+		d, err := newDiscovery(scheme, addr, *basePath, *timeout)
 		if err != nil {
 			fail("discovery: %v", err)
+		}
+		if *wait > 0 && len(d.GetServices()) == 0 {
+			// mDNS cannot tell "no server" from "not answered yet" (a responder stays silent for a
+			// second after multicasting a record, RFC 6762 §6): wait for the watch's next browses
+			ch := d.WatchService()
+			deadline := time.After(*wait)
+		waiting:
+			for {
+				select {
+				case pairs := <-ch:
+					if len(pairs) > 0 {
+						break waiting
+					}
+				case <-deadline:
+					break waiting
+				}
+			}
 		}
 		if os.Args[1] == "list" {
 			for _, kv := range d.GetServices() {
