@@ -1,7 +1,10 @@
 """Call Arith.Mul(10, 20): ``python examples/arith/client.py tcp@127.0.0.1:8972 [--codec json|msgpack|protobuf|raw] [--tls --insecure] [--auth T]``.
 
 ``python examples/arith/client.py - --registry redis://h:p [--base-path /rpcx_test]`` finds the
-servers in a registry instead (``-`` for the address), as Go's discovery does.
+servers in a registry instead (``-`` for the address), as Go's discovery does; also
+``--registry mdns://127.0.0.1`` (mDNS on the interface with that address; browses until a server
+answers or ``--timeout`` passes) and ``--registry dns://NAMESERVER:PORT/NAME?port=8972`` (the
+name's A/AAAA records, all serving on ``port``; ``dns:///NAME`` asks the system's resolver).
 
 Prints ``10 * 20 = 200`` and exits 0. With ``--codec raw`` (no struct to carry) it calls
 Arith.Echo and prints ``echo: hello``. Anything else prints one line on stderr, without a
@@ -43,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cert", help="CA certificate to trust (PEM)")
     p.add_argument("--key", help="unused by the client; accepted for symmetry")
     p.add_argument("--auth", help="send this __AUTH token")
-    p.add_argument("--registry", help="find the servers in this registry: redis://h:p, etcd://h:p or zookeeper://h:p")
+    p.add_argument("--registry", help="find the servers in this registry: redis://h:p, etcd://h:p, zookeeper://h:p, "
+                   "mdns://[iface-ip] or dns://[ns[:port]]/name?port=P")
     p.add_argument("--base-path", default="/rpcx_test", help="the registry base path (default /rpcx_test)")
     p.add_argument("--timeout", type=float, default=5.0)
     return p.parse_args(argv)
@@ -72,6 +76,12 @@ async def main(argv: list[str] | None = None) -> int:
             discovery = await registry_discovery(opts.registry, "Arith", base_path=opts.base_path)
         except (RpcxError, ValueError) as exc:  # unreachable, an unknown scheme, a missing extra
             return fail(PROG, f"cannot use registry {opts.registry}", exc)
+        if opts.registry.startswith("mdns:"):
+            # mDNS cannot tell "no server" from "not answered yet" (a responder stays quiet for a
+            # second after announcing): browse again until one answers, within --timeout
+            deadline = asyncio.get_running_loop().time() + opts.timeout
+            while not discovery.get_services() and asyncio.get_running_loop().time() < deadline:
+                await discovery.refresh()  # type: ignore[attr-defined]
     xc = XClient("Arith", FailMode.FAILTRY, SelectMode.RANDOM, discovery, option)
     if opts.auth is not None:
         xc.auth(opts.auth)

@@ -2,7 +2,9 @@
 
 With ``--registry redis://h:p`` (or ``etcd://``, ``zookeeper://``) it also publishes itself at
 ``--base-path`` (default ``/rpcx_test``) under the address it bound (or ``--advertise``), as Go's
-registry plugins do, and leaves the registry when it stops.
+registry plugins do, and leaves the registry when it stops. ``--registry mdns://127.0.0.1``
+announces it over mDNS on the interfaces with those addresses (``mdns://`` alone: every
+interface), as Go's MDNSRegisterPlugin. ``dns://`` is refused: DNS is read-only to rpcx.
 
 Prints ``serving <address>`` once it accepts calls; SIGINT/SIGTERM finish calls in flight, then exit 0.
 A server that cannot start prints one line on stderr and exits non-zero, without a traceback (the
@@ -44,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gateway", action="store_true",
                    help="also answer HTTP invoke and JSON-RPC 2.0 on the same port, as Go's server does (needs h11)")
     p.add_argument("--cors", action="store_true", help="with --gateway: allow every origin (Go's AllowAllCORSOptions)")
-    p.add_argument("--registry", help="publish to this registry: redis://h:p, etcd://h:p or zookeeper://h:p")
+    p.add_argument("--registry", help="publish to this registry: redis://h:p, etcd://h:p, zookeeper://h:p or mdns://[iface-ip]")
     p.add_argument("--base-path", default="/rpcx_test", help="the registry base path (default /rpcx_test)")
     p.add_argument("--advertise", help="the address clients dial, when not the bound one (e.g. tcp@10.0.0.5:8972)")
     p.add_argument("--verbose", "-v", action="store_true")

@@ -1,7 +1,9 @@
 """Service registries, by URL scheme (layer: registry; see :mod:`rpcx.registry.base`).
 
 DNS and mDNS discovery are not key-value stores and have their own classes:
-:class:`rpcx.registry.dns.DNSDiscovery`, :mod:`rpcx.registry.mdns`.
+:class:`rpcx.registry.dns.DNSDiscovery`, :mod:`rpcx.registry.mdns`; :func:`registry_plugin` and
+:func:`registry_discovery` take their URLs too (``mdns://127.0.0.1``, ``dns://NS:PORT/NAME``,
+see :mod:`rpcx.registry.urls`), DNS for discovery only.
 
 Each backend is one module, imported only when its scheme is first used; its client library is a
 pip extra, and a missing one is an error naming the ``pip install``.
@@ -30,6 +32,7 @@ from .base import (
     RegistryUnavailableError,
     join_key,
 )
+from .urls import dns_options, mdns_options
 
 __all__ = [
     "BACKENDS",
@@ -71,10 +74,36 @@ def backend_for(url: str, **options: Any) -> Backend:
     return backend
 
 
+def _import_extra(scheme: str, module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise RegistryError(f"the {scheme} registry needs: pip install 'rpcx-python[{scheme}]' ({exc})") from exc
+
+
 def registry_plugin(
     url: str, *, base_path: str = "/rpcx", update_interval: float = 10.0, ttl: float | None = None, **options: Any
-) -> RegistryPlugin:
-    """A server plugin publishing to the registry at ``url`` (see :class:`RegistryPlugin`)."""
+) -> Any:
+    """A server plugin publishing to the registry at ``url``: a :class:`RegistryPlugin`, or for
+    ``mdns://`` an :class:`rpcx.registry.mdns.MDNSRegisterPlugin` (same ``start``/``aclose``;
+    ``base_path`` and ``update_interval`` do not apply, its ``ttl`` is the URL's). ``dns://`` is
+    refused: a DNS name is published by whoever runs the zone.
+
+    >>> registry_plugin("dns://127.0.0.1/svc.example")
+    Traceback (most recent call last):
+    ...
+    rpcx.registry.base.RegistryError: dns:// is read-only to rpcx: add the server's address to the name's A records instead
+    """
+    scheme = urlsplit(url).scheme
+    if scheme == "dns":
+        raise RegistryError("dns:// is read-only to rpcx: add the server's address to the name's A records instead")
+    if scheme == "mdns":
+        interfaces, opts = mdns_options(url)
+        mdns = _import_extra("mdns", "rpcx.registry.mdns")
+        zeroconf = _import_extra("mdns", "zeroconf")
+        return mdns.MDNSRegisterPlugin(
+            interfaces=interfaces or zeroconf.InterfaceChoice.All, ttl=opts.get("ttl", 120), **options
+        )
     return RegistryPlugin(backend_for(url, **options), base_path=base_path, update_interval=update_interval, ttl=ttl)
 
 
@@ -86,8 +115,28 @@ async def registry_discovery(
     cache: str | os.PathLike[str] | None = None,
     retry_interval: float = 1.0,
     **options: Any,
-) -> RegistryDiscovery:
-    """A connected discovery of ``service_path`` (see :class:`RegistryDiscovery`)."""
+) -> Any:
+    """A connected discovery of ``service_path`` (see :class:`RegistryDiscovery`), or for
+    ``mdns://`` and ``dns://`` URLs an :class:`~rpcx.registry.mdns.MDNSDiscovery` (one browse
+    done; it may list nothing yet) or :class:`~rpcx.registry.dns.DNSDiscovery` (the name
+    resolved), which have no base path and no disk cache."""
+    scheme = urlsplit(url).scheme
+    if scheme in ("mdns", "dns"):
+        if cache is not None:
+            raise ValueError(f"{scheme}:// discovery keeps no disk cache")
+        if scheme == "mdns":
+            interfaces, opts = mdns_options(url)
+            mdns = _import_extra("mdns", "rpcx.registry.mdns")
+            zeroconf = _import_extra("mdns", "zeroconf")
+            return await mdns.MDNSDiscovery.open(  # type: ignore[no-any-return]
+                service_path,
+                interfaces=interfaces or zeroconf.InterfaceChoice.All,
+                timeout=opts.get("timeout", 1.0),
+                watch_interval=opts.get("interval", 10.0),
+            )
+        dns = _import_extra("dns", "rpcx.registry.dns")
+        dopts = dns_options(url)
+        return await dns.DNSDiscovery.open(dopts.pop("domain"), **dopts, **options)  # type: ignore[no-any-return]
     return await RegistryDiscovery.open(
         backend_for(url, **options), service_path, base_path=base_path, cache=cache, retry_interval=retry_interval
     )
