@@ -28,7 +28,7 @@ from ..protocol.connection import (
 )
 from .._deadline_timer import DeadlineTimer
 from .context import hot_call
-from .hotpath import serve_read
+from .hotpath import count_frames, serve_read
 from .sniff import ProtocolSpec, sniff
 
 if TYPE_CHECKING:
@@ -147,6 +147,8 @@ class ServerConnection(asyncio.Protocol):
                 self._batch = None
             if out is not None:
                 # the read was only plain requests, now answered (rpcx.server.hotpath.serve_read)
+                if server.count_calls:
+                    server.calls_served += count_frames(data)
                 if batch:
                     if out:
                         batch.append(out)

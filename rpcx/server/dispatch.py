@@ -216,6 +216,8 @@ class Dispatcher:
     _plans: dict[tuple[str, str, int], CallPlan]
     _failures: FailureLog
     _tasks: set[asyncio.Task[Any]]
+    count_calls: bool
+    calls_served: int
 
     @property
     def _fast_enabled(self) -> bool:
@@ -276,6 +278,8 @@ class Dispatcher:
             self._respond(conn, req, b"", None, plan)
             return
         assert isinstance(plan, CallPlan)
+        if self.count_calls:
+            self.calls_served += 1
         if plan.fast is not None and self._fast_enabled:
             # publish the method to the fast path (the next reads of it are served whole there),
             # and serve this frame there now if it is plain

@@ -21,7 +21,7 @@ from .._accel import speedups as _speedups
 from ..protocol.decoder import py_split_frames
 from ..protocol.message import py_encode_plain_response, py_peek_route
 
-__all__ = ["handle_plain", "py_handle_plain", "serve_read", "py_serve_read", "FastEntry", "MAX_READ_FRAMES"]
+__all__ = ["handle_plain", "py_handle_plain", "serve_read", "py_serve_read", "count_frames", "FastEntry", "MAX_READ_FRAMES"]
 
 #: ``(func, dec, enc, codec, make_ctx)``: the method; a function from payload bytes to its argument
 #: (None when it takes none); a function from its reply to payload bytes; the codec whose generic
@@ -104,6 +104,21 @@ def py_handle_plain(frame: bytes, routes: dict[bytes, dict[int, FastEntry]], hot
     if found is None:
         return None
     return _run_entry(frame, found[0], found[1], hot, conn)
+
+
+def count_frames(data: bytes) -> int:
+    """How many frames ``data`` holds, for a read :func:`serve_read` accepted (whole frames only):
+    each is a 16-byte header whose last 4 bytes are the big-endian length of the rest.
+
+    >>> count_frames(bytes(12) + (3).to_bytes(4, "big") + b"abc" + bytes(12) + bytes(4))
+    2
+    """
+    n = i = 0
+    end = len(data)
+    while i < end:
+        i += 16 + int.from_bytes(data[i + 12 : i + 16], "big")
+        n += 1
+    return n
 
 
 #: frames one read may hold and still be served by :func:`serve_read` (more take the general path)

@@ -130,6 +130,11 @@ class Server(Dispatcher):
         self._failures = FailureLog()
         #: protocols besides rpcx that share the server's ports (add_protocol)
         self._protocols: list[ProtocolSpec] = []
+        #: count calls in ``calls_served`` (off by default: the fast path then walks each read's
+        #: frame headers once more; per-call hooks are not needed, so the fast path stays on).
+        #: Counted: requests to a registered method, on every path (rpcx.registry.metrics reads it)
+        self.count_calls = False
+        self.calls_served = 0
 
     # -- registration -----------------------------------------------------------------------------
     def register(self, obj: Any, metadata: str = "", *, name: str | None = None, methods: list[str] | None = None) -> None:
