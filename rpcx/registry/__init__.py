@@ -32,11 +32,13 @@ from .base import (
     RegistryUnavailableError,
     join_key,
 )
+from .metrics import CallMeter
 from .urls import dns_options, mdns_options
 
 __all__ = [
     "BACKENDS",
     "Backend",
+    "CallMeter",
     "DiscoveryCache",
     "RegistryDiscovery",
     "RegistryError",
@@ -82,11 +84,18 @@ def _import_extra(scheme: str, module: str) -> Any:
 
 
 def registry_plugin(
-    url: str, *, base_path: str = "/rpcx", update_interval: float = 10.0, ttl: float | None = None, **options: Any
+    url: str,
+    *,
+    base_path: str = "/rpcx",
+    update_interval: float = 10.0,
+    ttl: float | None = None,
+    metrics: CallMeter | None = None,
+    **options: Any,
 ) -> Any:
     """A server plugin publishing to the registry at ``url``: a :class:`RegistryPlugin`, or for
     ``mdns://`` an :class:`rpcx.registry.mdns.MDNSRegisterPlugin` (same ``start``/``aclose``;
-    ``base_path`` and ``update_interval`` do not apply, its ``ttl`` is the URL's). ``dns://`` is
+    ``base_path``, ``update_interval`` and ``metrics`` do not apply, its ``ttl`` is the URL's).
+    ``metrics``: a :class:`~rpcx.registry.metrics.CallMeter`, Go's ``Metrics``. ``dns://`` is
     refused: a DNS name is published by whoever runs the zone.
 
     >>> registry_plugin("dns://127.0.0.1/svc.example")
@@ -98,13 +107,17 @@ def registry_plugin(
     if scheme == "dns":
         raise RegistryError("dns:// is read-only to rpcx: add the server's address to the name's A records instead")
     if scheme == "mdns":
+        if metrics is not None:
+            raise ValueError("mdns:// does not publish metrics (only the key-value registries do)")
         interfaces, opts = mdns_options(url)
         mdns = _import_extra("mdns", "rpcx.registry.mdns")
         zeroconf = _import_extra("mdns", "zeroconf")
         return mdns.MDNSRegisterPlugin(
             interfaces=interfaces or zeroconf.InterfaceChoice.All, ttl=opts.get("ttl", 120), **options
         )
-    return RegistryPlugin(backend_for(url, **options), base_path=base_path, update_interval=update_interval, ttl=ttl)
+    return RegistryPlugin(
+        backend_for(url, **options), base_path=base_path, update_interval=update_interval, ttl=ttl, metrics=metrics
+    )
 
 
 async def registry_discovery(

@@ -9,7 +9,8 @@ liveness rules, refreshing, the disk cache and the watch loop are written once, 
   ``register_function``, ``unregister``), so the server keeps its fast path. It publishes each
   service at the address clients should dial, re-puts it every ``update_interval`` (the entry lives
   ``ttl`` seconds, 2 x the interval as Go), rewrites it when the metadata changes and deletes it on
-  graceful shutdown.
+  graceful shutdown. With ``metrics=CallMeter(server)`` it also publishes Go's ``calls`` and
+  ``connections`` rates in the metadata (:mod:`rpcx.registry.metrics`).
 * :class:`RegistryDiscovery` implements :class:`rpcx.client.discovery.ServiceDiscovery`: the
   current list, and a watch yielding the whole list on every change. It keeps the last list in a
   JSON file so clients keep calling through a registry outage; with neither registry nor cache it
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 
 from ..client.discovery import KVPair
 from ..errors import RpcxError
+from .metrics import CallMeter, merge_metrics
 
 __all__ = [
     "Backend",
@@ -137,11 +139,20 @@ class RegistryPlugin:
     """
 
     def __init__(
-        self, backend: Backend, *, base_path: str = "/rpcx", update_interval: float = 10.0, ttl: float | None = None
+        self,
+        backend: Backend,
+        *,
+        base_path: str = "/rpcx",
+        update_interval: float = 10.0,
+        ttl: float | None = None,
+        metrics: "CallMeter | None" = None,
     ) -> None:
         if update_interval <= 0:
             raise ValueError("update_interval must be positive")
         self.backend = backend
+        #: Go's ``Metrics``: when set, ``calls`` and ``connections`` rates are merged into every
+        #: entry each time it is put (at least every ``update_interval``), see rpcx.registry.metrics
+        self.metrics = metrics
         self.base_path = base_path.rstrip("/") or "/"
         self.update_interval = update_interval
         #: how long an entry outlives its server (Go: 2 x UpdateInterval)
@@ -207,6 +218,8 @@ class RegistryPlugin:
             await self._put(name, metadata)
 
     async def _put(self, name: str, metadata: str) -> None:
+        if self.metrics is not None:
+            metadata = merge_metrics(metadata, self.metrics.rates())
         await self.backend.put(join_key(self.base_path, name), name, None)
         await self.backend.put(self._key(name), metadata, self.ttl)
 
