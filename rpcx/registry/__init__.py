@@ -94,7 +94,8 @@ def registry_plugin(
 ) -> Any:
     """A server plugin publishing to the registry at ``url``: a :class:`RegistryPlugin`, or for
     ``mdns://`` an :class:`rpcx.registry.mdns.MDNSRegisterPlugin` (same ``start``/``aclose``;
-    ``base_path``, ``update_interval`` and ``metrics`` do not apply, its ``ttl`` is the URL's).
+    ``base_path`` does not apply, its ``ttl`` is the URL's; ``update_interval`` is how often it
+    publishes the ``metrics`` again).
     ``metrics``: a :class:`~rpcx.registry.metrics.CallMeter`, Go's ``Metrics``. ``dns://`` is
     refused: a DNS name is published by whoever runs the zone.
 
@@ -107,13 +108,15 @@ def registry_plugin(
     if scheme == "dns":
         raise RegistryError("dns:// is read-only to rpcx: add the server's address to the name's A records instead")
     if scheme == "mdns":
-        if metrics is not None:
-            raise ValueError("mdns:// does not publish metrics (only the key-value registries do)")
         interfaces, opts = mdns_options(url)
         mdns = _import_extra("mdns", "rpcx.registry.mdns")
         zeroconf = _import_extra("mdns", "zeroconf")
         return mdns.MDNSRegisterPlugin(
-            interfaces=interfaces or zeroconf.InterfaceChoice.All, ttl=opts.get("ttl", 120), **options
+            interfaces=interfaces or zeroconf.InterfaceChoice.All,
+            ttl=opts.get("ttl", 120),
+            metrics=metrics,
+            update_interval=update_interval,
+            **options,
         )
     return RegistryPlugin(
         backend_for(url, **options), base_path=base_path, update_interval=update_interval, ttl=ttl, metrics=metrics

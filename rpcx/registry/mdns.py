@@ -16,6 +16,10 @@ two servers on one host collide; Go's discovery ignores the instance name, so th
 for it), and discovery keeps only the entries of its own service (Go's ``browse`` returns every
 server's address whatever its services). ``interfaces`` has no default: tests pass
 ``["127.0.0.1"]`` so nothing leaves the machine; production passes e.g. ``zeroconf.InterfaceChoice.All``.
+
+With a ``metrics`` meter (:mod:`rpcx.registry.metrics`) the plugin, like Go's, merges the
+``calls``/``connections`` rates into every entry and publishes the record again every
+``update_interval``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from zeroconf.const import _CLASS_IN, _FLAGS_QR_QUERY, _TYPE_PTR, _TYPE_TXT
 
 from ..client.discovery import KVPair
 from .base import RegistryError
+from .metrics import CallMeter, merge_metrics
 
 __all__ = ["SERVICE_TYPE", "MDNSRegisterPlugin", "MDNSDiscovery", "encode_txt", "decode_txt"]
 
@@ -115,10 +120,24 @@ class MDNSRegisterPlugin:
     >>> await plugin.start(await server.start("tcp@127.0.0.1:8972"))             # doctest: +SKIP
     """
 
-    def __init__(self, *, interfaces: Any, ttl: int = 120, instance: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        interfaces: Any,
+        ttl: int = 120,
+        instance: str | None = None,
+        metrics: CallMeter | None = None,
+        update_interval: float = 10.0,
+    ) -> None:
         if ttl < 1:
             raise ValueError("ttl must be at least 1 second")
+        if update_interval <= 0:
+            raise ValueError("update_interval must be positive")
         self.interfaces = interfaces
+        #: Go's ``Metrics``: the ``calls``/``connections`` rates merged into every service's
+        #: metadata, published again every ``update_interval`` (rpcx.registry.metrics)
+        self.metrics = metrics
+        self.update_interval = update_interval
         self.ttl = ttl
         self.instance = instance
         self.services: dict[str, str] = {}
@@ -128,6 +147,7 @@ class MDNSRegisterPlugin:
         self._registered = False
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._refresher: asyncio.Task[None] | None = None
 
     # lifecycle hooks: the server calls them synchronously; the I/O runs in a task
     def register(self, name: str, obj: Any, metadata: str = "") -> None:
@@ -156,7 +176,11 @@ class MDNSRegisterPlugin:
         hostport = self.service_address.partition("@")[2]
         host, _, port = hostport.rpartition(":")
         instance = self.instance or f"{socket.gethostname()}-{port}"
-        txt = encode_txt(sorted(self.services.items()), self.service_address)
+        services = sorted(self.services.items())
+        if self.metrics is not None:
+            rates = self.metrics.rates()
+            services = [(name, merge_metrics(meta, rates)) for name, meta in services]
+        txt = encode_txt(services, self.service_address)
         return ServiceInfo(
             SERVICE_TYPE,
             f"{instance}.{SERVICE_TYPE}",
@@ -200,12 +224,23 @@ class MDNSRegisterPlugin:
         if host == "0.0.0.0":
             raise ValueError(f"{service_address!r} is not an address clients can dial")
         self.service_address = service_address
-        _raw_txt(encode_txt(sorted(self.services.items()), service_address))  # too long: fail here, loudly
+        self._make_info()  # a TXT string too long (metrics included): fail here, loudly
         self._azc = _zeroconf(self.interfaces)
         await self._sync()
+        if self.metrics is not None:
+            self._refresher = asyncio.ensure_future(self._refresh())
+
+    async def _refresh(self) -> None:
+        # Go's MDNSRegisterPlugin sets the TXT again every UpdateInterval, with the rates
+        while True:
+            await asyncio.sleep(self.update_interval)
+            await self._sync()
 
     async def aclose(self) -> None:
         """Send the goodbye packets and close."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+            await asyncio.gather(self._refresher, return_exceptions=True)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         async with self._lock:

@@ -219,3 +219,42 @@ async def test_unroutable_address_is_refused() -> None:
         with pytest.raises(ValueError):
             await plugin.start(bad)
     await plugin.aclose()
+
+
+async def test_metrics_are_published_and_updated() -> None:
+    # Go's MDNSRegisterPlugin with Metrics: the rates in every service's TXT entry, set again
+    # every update interval; counted without a per-call hook, so the fast path stays on
+    from urllib.parse import parse_qs
+
+    from rpcx.client import Peer2PeerDiscovery
+    from rpcx.registry import CallMeter
+
+    server = Server()
+    meter = CallMeter(server)
+    plugin = MDNSRegisterPlugin(interfaces=LOOPBACK, ttl=60, metrics=meter, update_interval=0.3)
+    server.add_plugin(plugin)
+    server.register(Arith(), "weight=2", name=ARITH)
+    assert server.plugins.per_call is False
+    await plugin.start(await server.start("tcp@127.0.0.1:0"))
+    d = await MDNSDiscovery.open(ARITH, **FAST)
+    try:
+        await _until(d, [KVPair(server.address, "calls=0.00&connections=0.00&weight=2")])
+        async with XClient(ARITH, FailMode.FAILFAST, SelectMode.RANDOM, Peer2PeerDiscovery(server.address)) as xc:
+            for i in range(50):
+                assert await xc.call("Mul", Args(i, 2), Reply, timeout=WAIT) == Reply(2 * i)
+        assert meter.calls == 50 and meter.connections == 1
+
+        async def rates_after(previous: str | None) -> dict[str, str]:
+            while True:
+                pairs = await d.refresh()
+                meta = {k: v[-1] for k, v in parse_qs(pairs[0].value).items()} if pairs else {}
+                if float(meta.get("calls", 0)) > 0 and meta["calls"] != previous:
+                    return meta
+
+        first = await asyncio.wait_for(rates_after(None), WAIT)
+        assert float(first["connections"]) > 0 and first["weight"] == "2"
+        later = await asyncio.wait_for(rates_after(first["calls"]), WAIT)  # re-published, lower mean
+        assert float(later["calls"]) < float(first["calls"])
+    finally:
+        await d.aclose()
+        await _stop(server, plugin)
