@@ -2,7 +2,8 @@
 registered by Go's own plugin (rpcxio/rpcx-redis, rpcx-etcd, rpcx-zookeeper) is found and called by
 a Python XClient and leaves its list after a graceful stop, and a Python server registered by ours
 is found and called by a Go XClient through Go's discovery, and leaves Go's list after a graceful
-stop. The Go side is tests/interop/goregistry, built by tests/interop/build.sh."""
+stop; and a Go plugin with Metrics publishes its rates in the encoding ours uses. The Go side is
+tests/interop/goregistry, built by tests/interop/build.sh."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from arith_service import Args, Arith, Reply
 
 from rpcx import Server
-from rpcx.client import FailMode, SelectMode, XClient
+from rpcx.client import FailMode, Peer2PeerDiscovery, SelectMode, XClient
 from rpcx.client.discovery import KVPair
 from rpcx.registry import registry_discovery, registry_plugin
 from rpcx.testing.harness import WAIT
@@ -96,3 +97,46 @@ async def test_go_xclient_finds_a_python_server(registry_case: RegistryCase, gor
         await server.shutdown(timeout=1)
         await plugin.aclose()
     assert await run_go(goregistry, "list", *common) == "end\n"  # gone from Go's discovery
+
+
+async def test_go_metrics_are_read_in_our_encoding(registry_case: RegistryCase, goregistry: str) -> None:
+    # Go's plugin with Metrics: after calls, its refresh writes calls/connections rates into the
+    # metadata; the value is exactly what our merge_metrics makes of the same rates (same keys,
+    # %.2f, sorted as url.Values.Encode), so both sides publish one format
+    from urllib.parse import parse_qs
+
+    from rpcx.registry.metrics import merge_metrics
+
+    base = registry_case.base_path()
+    go = await asyncio.create_subprocess_exec(
+        goregistry, "server", "--registry", registry_case.url, "--base-path", base, "--interval", "1s",
+        "--metadata", "weight=2&group=a", "--metrics", stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert go.stdout is not None
+        address = (await asyncio.wait_for(go.stdout.readline(), WAIT)).decode().split()[1]
+        d = await registry_discovery(registry_case.url, "Arith", base_path=base, retry_interval=0.2)
+        watch = d.watch()
+        async with XClient("Arith", FailMode.FAILTRY, SelectMode.RANDOM, Peer2PeerDiscovery(address)) as xc:
+            for i in range(20):
+                assert await xc.call("Mul", Args(i, 2), Reply, timeout=WAIT) == Reply(2 * i)
+
+        def has_calls(pairs: list[KVPair]) -> bool:
+            return bool(pairs) and float(parse_qs(pairs[0].value).get("calls", ["0"])[0]) > 0
+
+        async def with_calls() -> str:
+            pairs = d.get_services()
+            while not has_calls(pairs):
+                pairs = await watch.__anext__()
+            return pairs[0].value
+
+        value = await asyncio.wait_for(with_calls(), WAIT)
+        meta = {k: v[0] for k, v in parse_qs(value).items()}
+        assert float(meta["connections"]) > 0
+        assert value == merge_metrics("weight=2&group=a", {"calls": meta["calls"], "connections": meta["connections"]})
+        await watch.aclose()  # type: ignore[attr-defined]
+        await d.aclose()
+    finally:
+        if go.returncode is None:
+            go.kill()
+            await go.wait()

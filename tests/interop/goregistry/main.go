@@ -6,7 +6,7 @@
 // mdns:// multicasts on EVERY multicast interface (grandcat/zeroconf cannot be bound to one):
 // run it only inside a network namespace with nothing but lo (test_go_mdns.py makes one).
 //
-//	goregistry server --registry REGISTRY --base-path /rpcx_test [--interval 1s] [--metadata M]
+//	goregistry server --registry REGISTRY --base-path /rpcx_test [--interval 1s] [--metadata M] [--metrics]
 //	    serves Arith (Mul) on tcp@127.0.0.1:0, registers it through the backend's register
 //	    plugin, prints "serving tcp@127.0.0.1:PORT"; SIGTERM: Shutdown (which unregisters), exit 0.
 //	goregistry call --registry REGISTRY --base-path /rpcx_test --a 6 --b 7 [--wait 10s]
@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	metrics "github.com/rcrowley/go-metrics"
 	etcdclient "github.com/rpcxio/rpcx-etcd/client"
 	etcdplugin "github.com/rpcxio/rpcx-etcd/serverplugin"
 	redisclient "github.com/rpcxio/rpcx-redis/client"
@@ -73,24 +74,25 @@ type registerPlugin interface {
 	Start() error
 }
 
-func newPlugin(scheme, addr, service, basePath string, interval time.Duration) registerPlugin {
+// m: the plugin's Metrics (nil: none), whose calls/connections rates it merges into the metadata
+func newPlugin(scheme, addr, service, basePath string, interval time.Duration, m metrics.Registry) registerPlugin {
 	switch scheme {
 	case "mdns":
 		// an UpdateInterval > 0 is needed: Stop waits for the refresh goroutine to end
-		return rpcxplugin.NewMDNSRegisterPlugin(service, 0, nil, interval, "")
+		return rpcxplugin.NewMDNSRegisterPlugin(service, 0, m, interval, "")
 	case "redis":
 		return &redisplugin.RedisRegisterPlugin{ServiceAddress: service, RedisServers: []string{addr},
-			BasePath: basePath, UpdateInterval: interval}
+			BasePath: basePath, UpdateInterval: interval, Metrics: m}
 	case "etcd":
 		// without ServerStarted, rpcx-etcd's first registration waits for a refresh; the server
 		// already listens, so the channel is closed at once
 		started := make(chan struct{})
 		close(started)
 		return &etcdplugin.EtcdV3RegisterPlugin{ServiceAddress: service, EtcdServers: []string{addr},
-			BasePath: basePath, UpdateInterval: interval, ServerStarted: started}
+			BasePath: basePath, UpdateInterval: interval, ServerStarted: started, Metrics: m}
 	default:
 		return &zkplugin.ZooKeeperRegisterPlugin{ServiceAddress: service, ZooKeeperServers: []string{addr},
-			BasePath: basePath, UpdateInterval: interval}
+			BasePath: basePath, UpdateInterval: interval, Metrics: m}
 	}
 }
 
@@ -121,6 +123,7 @@ func main() {
 	b := fs.Int("b", 7, "Mul's B")
 	timeout := fs.Duration("timeout", time.Second, "mdns: how long a browse collects answers")
 	metadata := fs.String("metadata", "", "the metadata Arith is registered with")
+	withMetrics := fs.Bool("metrics", false, "server: give the plugin a go-metrics registry (calls/connections rates in the metadata)")
 	wait := fs.Duration("wait", 0, "call, list: wait up to this long for the discovery's watch to list a server")
 	fs.Parse(os.Args[2:])
 	scheme, addr := parseRegistry(*registry)
@@ -138,7 +141,11 @@ func main() {
 			}
 		}
 		service := "tcp@" + s.Address().String()
-		p := newPlugin(scheme, addr, service, *basePath, *interval)
+		var m metrics.Registry
+		if *withMetrics {
+			m = metrics.NewRegistry()
+		}
+		p := newPlugin(scheme, addr, service, *basePath, *interval, m)
 		_, isMDNS := p.(*rpcxplugin.MDNSRegisterPlugin)
 		// MDNSRegisterPlugin.Start must come after the first Register: its refresh goroutine defers
 		// p.server.Shutdown() with the p.server of that moment, nil before a Register, and Stop
