@@ -3,8 +3,9 @@
 The ``netns`` fixture makes a fresh namespace holding nothing but ``lo`` (up, multicast on, plus
 169.254.77.1/32: grandcat/zeroconf leaves loopback addresses out of its A record, and rpcx's Go
 mDNS plugin refuses to start without one). It is held by one ``sleep`` process started with
-``unshare -n`` and killed by PID afterwards; commands join it with ``nsenter``. Needs root and
-util-linux; without them the test is skipped, naming why (nothing else skips).
+``unshare -n`` and killed by PID afterwards; commands join it with ``nsenter``. Without root or
+``unshare`` (namespaces cannot be made) the test is skipped, naming why; a missing ``nsenter`` or
+``ip`` fails it, naming the package.
 """
 
 from __future__ import annotations
@@ -64,9 +65,13 @@ class Namespace:
 
 @pytest.fixture
 async def netns() -> AsyncIterator[Namespace]:
-    missing = [tool for tool in ("unshare", "nsenter", "ip") if shutil.which(tool) is None]
-    if os.geteuid() != 0 or missing:
-        pytest.skip(f"cannot make a network namespace here: {'not root' if os.geteuid() else 'no ' + ', '.join(missing)}")
+    if os.geteuid() != 0:
+        pytest.skip("cannot make a network namespace here: not root")
+    if shutil.which("unshare") is None:
+        pytest.skip("cannot make a network namespace here: no unshare (util-linux)")
+    for tool, package in (("nsenter", "util-linux"), ("ip", "iproute2")):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} not found: install the Debian package {package!r} (.ci/registry-servers does)")
     holder = subprocess.Popen(["unshare", "-n", "sh", "-c", SETUP], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert holder.stdout is not None
