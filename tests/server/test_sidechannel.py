@@ -342,3 +342,30 @@ def test_blocking_facade(tmp_path: Path) -> None:
         asyncio.run_coroutine_threadsafe(side.aclose(), loop).result(WAIT)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(WAIT)
+
+
+async def test_ipv6_side_listener_advertises_a_bracketed_address() -> None:
+    if not socket.has_ipv6:
+        pytest.fail("this machine has no IPv6: the test needs ::1")
+
+    async def echo(conn: SideConnection, args: Any) -> None:
+        await conn.send_all(await conn.receive_some())
+
+    server = Server()
+    ss = StreamService("[::1]:0", echo)
+    await server.enable_stream_service(ss)
+    addr = await server.start("tcp@127.0.0.1:0")
+    try:
+        assert ss.address is not None and ss.address.startswith("[::1]:")
+        async with XClient("_streamservice", discovery=Peer2PeerDiscovery(addr)) as xc:
+            async with await xc.stream(timeout=WAIT) as conn:
+                await conn.send_all(b"six")
+                assert await asyncio.wait_for(conn.receive_some(), WAIT) == b"six"
+    finally:
+        await server.close()
+        await ss.aclose()
+
+
+async def test_enabling_side_channels_keeps_the_fast_path(side: Side) -> None:
+    # the plugin that closes the listeners with the server has only a lifecycle hook
+    assert not side.server.plugins.per_call
