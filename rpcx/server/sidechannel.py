@@ -37,6 +37,14 @@ class SideChannel:
     Subclasses (:class:`~rpcx.server.filetransfer.FileTransfer`,
     :class:`~rpcx.server.stream.StreamService`) issue tokens from their rpcx methods with
     :meth:`issue` and give :meth:`enable` the service object to register.
+
+    >>> async def demo():
+    ...     async with SideChannel("127.0.0.1:0") as side:
+    ...         bound = await side.start()
+    ...         token, addr = side.issue(lambda conn, args: None, "args")
+    ...         return len(token), addr == bound
+    >>> asyncio.run(demo())
+    (32, True)
     """
 
     def __init__(

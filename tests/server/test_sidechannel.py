@@ -369,3 +369,46 @@ async def test_ipv6_side_listener_advertises_a_bracketed_address() -> None:
 async def test_enabling_side_channels_keeps_the_fast_path(side: Side) -> None:
     # the plugin that closes the listeners with the server has only a lifecycle hook
     assert not side.server.plugins.per_call
+
+
+async def test_a_handler_that_does_not_read_holds_the_sender_back() -> None:
+    """Flow control: a stream whose handler reads nothing fills the socket buffers and then the
+    client's ``send_all`` waits; the server does not buffer what it has not read."""
+    release = asyncio.Event()
+    received: list[int] = []
+
+    async def lazy(conn: SideConnection, args: Any) -> None:
+        await release.wait()
+        n = 0
+        while data := await conn.receive_some():
+            n += len(data)
+        received.append(n)
+
+    server = Server()
+    ss = StreamService("127.0.0.1:0", lazy)
+    await server.enable_stream_service(ss)
+    addr = await server.start("tcp@127.0.0.1:0")
+    chunk = os.urandom(64 * 1024)
+    limit = 64 << 20
+    sent = 0
+    try:
+        async with XClient("_streamservice", discovery=Peer2PeerDiscovery(addr)) as xc:
+            conn = await xc.stream(timeout=WAIT)
+            while sent < limit:
+                try:
+                    await asyncio.wait_for(conn.send_all(chunk), 0.5)
+                except TimeoutError:
+                    break  # held back: the write buffer is full and nobody reads
+                sent += len(chunk)
+            assert sent < limit, "64 MiB went into a connection nobody reads"
+            release.set()
+            await conn.send_eof()
+            async with asyncio.timeout(WAIT):
+                while not received:
+                    await asyncio.sleep(0.01)
+            await conn.aclose()
+        # every byte that send_all accepted (and the one chunk cut short) arrives
+        assert sent <= received[0] <= sent + len(chunk)
+    finally:
+        await server.close()
+        await ss.aclose()
