@@ -18,7 +18,7 @@ from rpcx import Option, Peer2PeerDiscovery, Server, XClient
 from rpcx.client import BlockingXClient
 from rpcx.errors import RpcxConnectionError, ServiceError
 from rpcx.protocol.constants import SerializeType
-from rpcx.protocol.sidechannel import FileTransferArgs, FileTransferReply, StreamServiceArgs, StreamServiceReply
+from rpcx.protocol.sidechannel import DownloadFileArgs, FileTransferArgs, FileTransferReply, StreamServiceArgs, StreamServiceReply
 from rpcx.server.filetransfer import FileTransfer, save_to_directory, serve_from_directory
 from rpcx.server.stream import StreamService
 from rpcx.transport.sidestream import SideConnection
@@ -412,3 +412,24 @@ async def test_a_handler_that_does_not_read_holds_the_sender_back() -> None:
     finally:
         await server.close()
         await ss.aclose()
+
+
+async def test_a_downloader_vanishing_midway_is_logged_and_the_server_carries_on(side: Side, caplog: Any) -> None:
+    caplog.set_level(logging.WARNING, "rpcx.server.side")
+    big = os.urandom(16 << 20)  # more than loopback buffers hold for a peer that reads nothing
+    (side.root / "big.bin").write_bytes(big)
+    async with side.files() as xc:
+        reply = await xc.call("DownloadFile", DownloadFileArgs("big.bin"),
+                              FileTransferReply, timeout=WAIT)
+        host, port = split_host_port(reply.addr)
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(reply.token)
+        assert len(await asyncio.wait_for(reader.read(1000), WAIT)) > 0
+        writer.transport.abort()  # vanish with most of the file unsent
+        async with asyncio.timeout(WAIT):
+            while not any("download of 'big.bin'" in m and "broke after" in m for m in caplog.messages):
+                await asyncio.sleep(0.01)
+        buf = io.BytesIO()
+        assert await xc.download_file("big.bin", buf, timeout=WAIT) == len(big)
+    assert buf.getvalue() == big
+    assert side.ft.stats["failed"] == 0
