@@ -16,6 +16,7 @@ import pytest
 
 from rpcx import Option, Peer2PeerDiscovery, Server, ServiceError, XClient
 from rpcx.protocol.constants import SerializeType
+from rpcx.protocol.sidechannel import FileTransferArgs, FileTransferReply
 from rpcx.server.filetransfer import FileTransfer, save_to_directory, serve_from_directory
 from rpcx.server.stream import StreamService
 from rpcx.transport.sidestream import SideConnection
@@ -162,3 +163,23 @@ async def test_go_rate_limited_upload_to_python(
     rc, out, err = await goclient(go_bin, address, "--upload", str(src), "--rate", "2048")
     assert rc == 0, err
     assert await wait_for_file(root / "paced.bin", 3000) == src.read_bytes()
+
+
+async def test_go_and_python_both_close_a_connection_with_a_bad_token(
+    go_bin: Path, start_go_server: Any, py_side: tuple[str, Path, list[Any]], tmp_path: Path
+) -> None:
+    """The behaviour the Python server copies: an unknown token gets the connection closed."""
+    file_port = free_port()
+    start_go_server("--side-dir", str(tmp_path), "--file-addr", f"127.0.0.1:{file_port}",
+                    "--stream-addr", f"127.0.0.1:{free_port()}")
+    address, _, _ = py_side
+    async with XClient("_filetransfer", discovery=Peer2PeerDiscovery(address)) as xc:
+        py_addr = (await xc.call("TransferFile", FileTransferArgs("x", 1), FileTransferReply, timeout=WAIT)).addr
+    for host, port in (("127.0.0.1", file_port), tuple(py_addr.rsplit(":", 1))):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(os.urandom(32) + b"payload")
+        try:
+            assert await asyncio.wait_for(reader.read(1), WAIT) == b""
+        except ConnectionResetError:
+            pass  # closed with our payload unread: a reset is a close too
+        writer.close()
