@@ -12,6 +12,7 @@ process; each blocking method submits a coroutine there and waits for it.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from typing import Any, Coroutine, TypeVar
 
@@ -119,6 +120,22 @@ class BlockingXClient:
     ) -> list[Receipt]:
         """Call every server; one :class:`Receipt` per server (Go: ``xc.Inform``)."""
         return run(self._xc.inform(method, args, reply_type, metadata=metadata, timeout=timeout))
+
+    def send_file(self, file_name: Any, rate_in_bytes_per_second: int = 0,
+                  meta: dict[str, str] | None = None, *, timeout: float | None = None) -> int:
+        """Upload a file (Go: ``xc.SendFile``); returns the bytes sent."""
+        return run(self._xc.send_file(file_name, rate_in_bytes_per_second, meta, timeout=timeout))
+
+    def download_file(self, request_file_name: str, save_to: Any, meta: dict[str, str] | None = None,
+                      *, timeout: float | None = None) -> int:
+        """Download into a path or a writer (Go: ``xc.DownloadFile``); returns the bytes received."""
+        return run(self._xc.download_file(request_file_name, save_to, meta, timeout=timeout))
+
+    def stream(self, meta: dict[str, str] | None = None, *, timeout: float | None = None) -> "socket.socket":
+        """A raw stream as a connected blocking socket (Go: ``xc.Stream`` returns a ``net.Conn``)."""
+        from .sidechannel import open_stream_socket, stream_reply
+        reply = run(stream_reply(self._xc, meta, timeout))
+        return open_stream_socket(reply, self._xc.option.connect_timeout)
 
     def close(self) -> None:
         """Close every connection; idempotent."""

@@ -746,6 +746,25 @@ class XClient:
                 self._track(t)
 
     # -- lifecycle ------------------------------------------------------------------------------
+    # -- side channels (Go's SendFile, DownloadFile, Stream): see rpcx/client/sidechannel.py ----
+    async def send_file(self, file_name: Any, rate_in_bytes_per_second: int = 0,
+                        meta: dict[str, str] | None = None, *, timeout: float | None = None) -> int:
+        """Upload a file to the ``_filetransfer`` service (Go's ``SendFile``); returns bytes sent."""
+        from .sidechannel import send_file
+        return await send_file(self, file_name, rate_in_bytes_per_second, meta, timeout=timeout)
+
+    async def download_file(self, request_file_name: str, save_to: Any, meta: dict[str, str] | None = None,
+                            *, timeout: float | None = None) -> int:
+        """Download into a path or writer (Go's ``DownloadFile``); returns bytes received."""
+        from .sidechannel import download_file
+        return await download_file(self, request_file_name, save_to, meta, timeout=timeout)
+
+    async def stream(self, meta: dict[str, str] | None = None, *, timeout: float | None = None) -> Any:
+        """A raw byte stream from the ``_streamservice`` service (Go's ``Stream``): a
+        :class:`~rpcx.transport.sidestream.SideConnection`."""
+        from .sidechannel import open_stream
+        return await open_stream(self, meta, timeout=timeout)
+
     async def aclose(self) -> None:
         """Close every connection, stop watching discovery and finish every background task. Idempotent."""
         self._closed = True

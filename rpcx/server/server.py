@@ -163,6 +163,16 @@ class Server(Dispatcher):
         svc.methods.update(entries)
         self._forget_plans()
 
+    async def enable_file_transfer(self, file_transfer: Any, name: str = "") -> None:
+        """Go's ``EnableFileTransfer``: listen for side connections and register ``_filetransfer``
+        (or ``name``); see :class:`rpcx.server.filetransfer.FileTransfer`."""
+        await file_transfer.enable(self, name)
+
+    async def enable_stream_service(self, stream_service: Any, name: str = "") -> None:
+        """Go's ``EnableStreamService``: listen for side connections and register ``_streamservice``
+        (or ``name``); see :class:`rpcx.server.stream.StreamService`."""
+        await stream_service.enable(self, name)
+
     def _run_register_hooks(self, hook: str, *args: Any) -> None:
         errors = []
         for h in getattr(self.plugins, hook):

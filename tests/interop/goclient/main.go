@@ -2,6 +2,7 @@
 //
 //	goclient ADDRESS [--codec json|msgpack|protobuf|raw] [--tls [--insecure] [--ca F]]
 //	                 [--auth TOKEN] [--suite [--only NAME,NAME]]
+//	                 [--upload F [--rate N]] [--download NAME --save-to F] [--stream-echo N] [--side-meta KEY]
 //
 // Without --suite it calls Arith.Mul{10,20} and prints "10 * 20 = 200"
 // (with --codec raw it calls Arith.Echo("hello") and prints "echo: hello").
@@ -101,6 +102,13 @@ func main() {
 	auth := fs.String("auth", "", "send this __AUTH token (XClient.Auth)")
 	suite := fs.Bool("suite", false, "run the interop check suite")
 	only := fs.String("only", "", "with --suite: comma-separated checks to run")
+	side := &sideFlags{}
+	fs.StringVar(&side.upload, "upload", "", "XClient.SendFile this file to _filetransfer (side.go)")
+	fs.Int64Var(&side.rate, "rate", 0, "with --upload: bytes per second (0: unlimited)")
+	fs.StringVar(&side.download, "download", "", "XClient.DownloadFile this name from _filetransfer into --save-to")
+	fs.StringVar(&side.saveTo, "save-to", "", "with --download: the file to write")
+	fs.IntVar(&side.streamEcho, "stream-echo", 0, "XClient.Stream, send this many random bytes, expect them echoed")
+	fs.StringVar(&side.meta, "side-meta", "", "with the side flags: send meta {KEY: \"1\"}")
 	fs.Usage = func() { usage(fs) }
 	pos, err := arith.ParseArgs(fs, os.Args[1:])
 	if err != nil {
@@ -137,6 +145,9 @@ func main() {
 		cfg.tls = tc
 	}
 
+	if side.any() {
+		os.Exit(runSide(cfg, side))
+	}
 	if *suite {
 		var sel map[string]bool
 		if *only != "" {

@@ -1,6 +1,7 @@
 // goserver serves the Arith interop service with the real Go rpcx server.
 //
 //	goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N] [--cors]
+//	         [--side-dir DIR --file-addr H:P --stream-addr H:P]
 //
 // ADDRESS is network@address: tcp@127.0.0.1:PORT, tcp4@..., tcp6@[::1]:PORT,
 // unix@/path.sock, http@ (CONNECT), ws@, wss@ (needs --cert/--key), reuseport@.
@@ -47,6 +48,9 @@ func main() {
 	auth := fs.String("auth", "", "require this exact __AUTH token")
 	maxLen := fs.Int("max-message-length", 0, "sets protocol.MaxMessageLength (0 = unlimited)")
 	allowCORS := fs.Bool("cors", false, "gateway and JSON-RPC answer CORS (server.AllowAllCORSOptions)")
+	sideDir := fs.String("side-dir", "", "enable _filetransfer and _streamservice on this directory (side.go)")
+	fileAddr := fs.String("file-addr", "", "with --side-dir: file transfer side listener host:port")
+	streamAddr := fs.String("stream-addr", "", "with --side-dir: stream side listener host:port")
 	fs.Usage = func() { usage(fs) }
 	pos, err := arith.ParseArgs(fs, os.Args[1:])
 	if err != nil {
@@ -95,6 +99,13 @@ func main() {
 	if err := s.RegisterName("Arith", &arith.Arith{Server: s}, ""); err != nil {
 		fmt.Fprintln(os.Stderr, "goserver:", err)
 		os.Exit(1)
+	}
+
+	if *sideDir != "" {
+		if err := enableSideChannels(s, *sideDir, *fileAddr, *streamAddr); err != nil {
+			fmt.Fprintln(os.Stderr, "goserver:", err)
+			os.Exit(1)
+		}
 	}
 
 	if network == "unix" {
