@@ -75,7 +75,8 @@ class ConnectionCache(ServerSet):
 
     async def _dial(self, key: str) -> Client:
         try:
-            client = await Client.connect(key, self.option, codecs=self.codecs, on_push=self.on_push)
+            client = await Client.connect(key, self.option, codecs=self.codecs, on_push=self.on_push,
+                                          plugins=self.plugins)
         except Exception as exc:
             for h in self.plugins.conn_create_failed:
                 self._run_hook(h, key, exc)
