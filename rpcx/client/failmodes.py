@@ -3,12 +3,14 @@
 Rule (Go's client/xclient.go): at most ``retries + 1`` attempts, ``retry_interval`` apart; only dial
 and connection errors and an open breaker are retried (never a :class:`~rpcx.errors.ServiceError`,
 a timeout, a cancellation or a codec error). Failfast makes one attempt; Failtry retries the same
-server; Failover selects afresh for each retry; Failbackup sends a second request to a freshly
-selected server when the first has not answered within ``backup_latency``, and the first success
+server; Failover selects afresh for each retry; Failbackup sends a second request to another
+server when the first has not answered within ``backup_latency``, and the first success
 wins (both failing raises the first request's error, as Go reports call1's).
 
 Not in Go: a server that refused a dial (or whose breaker is open) is not selected again by the
-same call unless every server did.
+same call unless every server did; and Failbackup's second request goes to another server than the
+first (Go selects afresh and may pick the same, slow one), so with one slow server among N the
+backup always lands on a fast one.
 
 :class:`FailModes` is a base of ``XClient`` (see ``xclient.py``); it is not used alone.
 """
@@ -74,9 +76,15 @@ class FailModes(AttemptPoint):
         self, call: Call, reply_type: Any, response_metadata: dict[str, str] | None, deadline: float | None,
     ) -> Any:
         """Failbackup: a second request after ``backup_latency``; the first success wins."""
+        chosen: list[str] = []
+
         async def one() -> tuple[Any, dict[str, str]]:
             md: dict[str, str] = {}
-            result = await self._attempt(call, self._select(call), reply_type=reply_type, deadline=deadline,
+            # the backup avoids the first request's server (unless it is the only one): a second
+            # request to the server that is slow now would only wait with the first
+            key = self._select(call, chosen)
+            chosen.append(key)
+            result = await self._attempt(call, key, reply_type=reply_type, deadline=deadline,
                                          response_metadata=md)
             return result.unwrap(), md
 
