@@ -230,6 +230,9 @@ class Client:
             for hook in self._after_decode:
                 out = hook(msg)
                 if out is not None:
+                    if not isinstance(out, Message):
+                        raise TypeError(f"after_decode hook {hook!r} returned {type(out).__name__}, "
+                                        "not a Message or None")
                     msg = out
         except Exception as exc:  # noqa: BLE001 - the plugin's error is this message's, not the connection's
             if type(ev) is ResponseReceived:

@@ -127,6 +127,27 @@ async def test_raising_hooks_fail_that_call_only(server) -> None:
         assert len(xc._clients) == 1
 
 
+async def test_a_hook_returning_something_else_than_a_message_fails_the_call(server) -> None:
+    class Wrong:
+        def __init__(self, where: str) -> None:
+            self.where = where
+
+        def before_encode(self, msg: Message) -> object:
+            return b"not a message" if self.where == "encode" else None
+
+        def after_decode(self, msg: Message) -> object:
+            return {"C": 1} if self.where == "decode" else None
+
+    async with xclient(server) as xc:
+        for where in ("encode", "decode"):
+            plugin = Wrong(where)
+            xc.plugins.add(plugin)
+            with pytest.raises(TypeError, match=f"{where}.*returned (bytes|dict), not a Message or None"):
+                await xc.call("Mul", Args(2, 3), Reply, timeout=WAIT)
+            xc.plugins.remove(plugin)
+        assert await xc.call("Mul", Args(2, 3), Reply, timeout=WAIT) == Reply(6)
+
+
 async def test_after_decode_sees_pushes_and_oneway_passes_before_encode(server) -> None:
     pushes: list[Message] = []
 
