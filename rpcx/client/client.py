@@ -99,10 +99,10 @@ class Client:
     ...         print(reply["C"])
 
     ``on_push`` receives server pushes (Go: ``ServerMessageChan``); without it they are logged and
-    dropped. ``plugins`` (a :class:`~rpcx.client.plugins.ClientPluginContainer`; XClient passes its
-    own) supplies the ``before_encode`` and ``after_decode`` hooks, read at each call, so plugins
-    added later apply too. ``Client.call(timeout=...)`` bounds the wait here only: like Go's plain ``Client.Call``
-    it does not send ``__ServerTimeout`` (``XClient`` does).
+    dropped. ``Client.call(timeout=...)`` bounds the wait here only: like Go's plain ``Client.Call``
+    it does not send ``__ServerTimeout`` (``XClient`` does). ``plugins`` (a
+    :class:`~rpcx.client.plugins.ClientPluginContainer`; XClient passes its own) supplies the
+    ``before_encode`` and ``after_decode`` hooks, read at each call, so plugins added later apply too.
     """
 
     def __init__(self, address: str | Address, option: Option = Option(), *, codecs: CodecRegistry | None = None,
