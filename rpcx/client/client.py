@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .._deadline_timer import DeadlineTimer
 from ..codec.base import CodecRegistry
@@ -42,11 +42,17 @@ from ..oneline import human_duration
 from ..transport.base import Address, dial, parse_address, tls_for
 from .options import Option
 
+if TYPE_CHECKING:
+    from .plugins import ClientPluginContainer
+
 __all__ = ["Client", "PushHandler"]
 
 log = logging.getLogger("rpcx.client")
 
 PushHandler = Callable[[Message], Any]
+
+#: the hooks of a Client made without plugins (never appended to)
+_NO_HOOKS: list[Callable[[Message], Message | None]] = []
 
 
 def _zero_reply(reply_type: Any) -> Any:
@@ -94,11 +100,13 @@ class Client:
 
     ``on_push`` receives server pushes (Go: ``ServerMessageChan``); without it they are logged and
     dropped. ``Client.call(timeout=...)`` bounds the wait here only: like Go's plain ``Client.Call``
-    it does not send ``__ServerTimeout`` (``XClient`` does).
+    it does not send ``__ServerTimeout`` (``XClient`` does). ``plugins`` (a
+    :class:`~rpcx.client.plugins.ClientPluginContainer`; XClient passes its own) supplies the
+    ``before_encode`` and ``after_decode`` hooks, read at each call, so plugins added later apply too.
     """
 
     def __init__(self, address: str | Address, option: Option = Option(), *, codecs: CodecRegistry | None = None,
-                 on_push: PushHandler | None = None) -> None:
+                 on_push: PushHandler | None = None, plugins: "ClientPluginContainer | None" = None) -> None:
         self.address = address if isinstance(address, Address) else parse_address(address)
         self.option = option
         self.codecs = codecs or CodecRegistry()
@@ -113,6 +121,10 @@ class Client:
         self._push_tasks: set[asyncio.Task[Any]] = set()
         #: frames written in this loop turn after its first (see _write); None: nothing written yet
         self._wbuf: list[bytes | bytearray] | None = None
+        # the container's own lists (changed in place by add/remove): one truth test per call or read
+        # is all a client without codec hooks pays
+        self._before_encode = plugins.before_encode if plugins is not None else _NO_HOOKS
+        self._after_decode = plugins.after_decode if plugins is not None else _NO_HOOKS
 
     # -- lifecycle ------------------------------------------------------------------------------
     @classmethod
@@ -180,7 +192,7 @@ class Client:
         conn = self._conn
         assert conn is not None and self._loop is not None
         events = conn.receive_data(data, self._loop.time())
-        if len(events) == 1:
+        if len(events) == 1 and not self._after_decode:
             ev = events[0]
             if type(ev) is ResponseReceived:
                 fut = ev.token
@@ -190,7 +202,13 @@ class Client:
         self._handle_events(events)
 
     def _handle_events(self, events: list[Event]) -> None:
+        after_decode = self._after_decode
         for ev in events:
+            if after_decode and isinstance(ev, (ResponseReceived, PushReceived)):
+                hooked = self._run_after_decode(ev)
+                if hooked is None:
+                    continue
+                ev = hooked
             if type(ev) is ResponseReceived:
                 fut = ev.token
                 if not fut.done():
@@ -203,6 +221,39 @@ class Client:
                 log.warning("%s: %s; ignored", self.address, ev.reason)
             elif type(ev) is ConnectionTerminated:
                 self._terminated(ev)
+
+    def _run_after_decode(self, ev: ResponseReceived | PushReceived) -> ResponseReceived | PushReceived | None:
+        """``ev`` with its message passed through the ``after_decode`` hooks; None when a hook raised
+        (the reply's call fails with that error; a push is logged and dropped)."""
+        msg = ev.message
+        try:
+            for hook in self._after_decode:
+                out = hook(msg)
+                if out is not None:
+                    if not isinstance(out, Message):
+                        raise TypeError(f"after_decode hook {hook!r} returned {type(out).__name__}, "
+                                        "not a Message or None")
+                    msg = out
+        except Exception as exc:  # noqa: BLE001 - the plugin's error is this message's, not the connection's
+            if type(ev) is ResponseReceived:
+                fut = ev.token
+                if fut is not None and not fut.done():
+                    fut.set_exception(exc)
+            else:
+                log.exception("%s: after_decode failed on a push; dropped", self.address)
+            return None
+        if type(ev) is ResponseReceived:
+            return ResponseReceived(ev.seq, ev.token, msg)
+        return PushReceived(msg)
+
+    def _run_before_encode(self, msg: Message) -> Message:
+        for hook in self._before_encode:
+            out = hook(msg)
+            if out is not None:
+                if not isinstance(out, Message):
+                    raise TypeError(f"before_encode hook {hook!r} returned {type(out).__name__}, not a Message or None")
+                msg = out
+        return msg
 
     def _terminated(self, ev: ConnectionTerminated) -> None:
         """The protocol ended the connection (a protocol error or a timeout): fail what waits, close."""
@@ -425,6 +476,14 @@ class Client:
         copied into ``response_metadata`` when given. ``timeout`` (default: the option's
         ``default_timeout``) bounds the wait; it is not sent to the server.
         """
+        if self._before_encode:
+            req = self._run_before_encode(self.build_request(
+                service_path, service_method, args, metadata=metadata, serialize_type=serialize_type,
+                compress_type=compress_type))
+            res = await self.send_raw(req, timeout=self.option.default_timeout if timeout is None else timeout)
+            if req.oneway:  # a hook made it oneway: no reply comes, the reply stays zero (as in Go)
+                return _zero_reply(reply_type)
+            return self._decode_reply(res, reply_type, response_metadata)
         option = self.option
         ser = option.serialize_type if serialize_type is None else serialize_type
         codec = self.codecs.get(ser)
@@ -475,6 +534,8 @@ class Client:
         req = self.build_request(
             service_path, service_method, args, metadata=metadata, serialize_type=serialize_type, oneway=True
         )
+        if self._before_encode:
+            req = self._run_before_encode(req)
         await self.send_raw(req)
 
     async def heartbeat(self, timeout: float | None = None) -> float:

@@ -22,10 +22,24 @@ client_connection_close    XClient closes a connection (a       logged
 (ClientConnectionClose)
 wrap_select(select)        when added, or the selector changes  returns the ``select(call)`` to use
 (WrapSelect)               (innermost: the plugin added first)
+before_encode(msg)         a call or oneway request, its args   return a :class:`Message` to send
+(ClientBeforeEncode)       encoded (payload not yet compressed, instead (``msg.replace(...)``) or
+                           ``compress_type`` set when it will   None to keep it; raising fails the
+                           be), before its frame is built       call, nothing is sent
+after_decode(msg)          every reply and server push read on  return a :class:`Message` to use
+(ClientAfterDecode)        the connection, parsed and           instead or None; raising fails the
+                           decompressed, before it is decoded   call the reply is for (a push is
+                           or handed to ``on_push``             logged and dropped)
 =========================  ===================================  =====================================
 
-Go's ``ClientBeforeEncode``/``ClientAfterDecode`` (the whole message before it is written and after
-it is read) are not offered: they need a hook inside the connection's write and read paths.
+``before_encode`` and ``after_decode`` run inside each :class:`~rpcx.client.Client` the XClient
+dials (a plain ``Client(plugins=...)`` runs them too) and must be plain functions. As in Go, a
+``send_raw``/``send_frame`` request (a gateway's or a proxy's, sent as it came) and heartbeats do not
+pass ``before_encode``; ``after_decode`` sees every reply, raw ones included, except heartbeat
+echoes (the protocol core answers those). Not as in Go: ``after_decode`` runs after the reply was
+matched to its call by seq, so changing ``seq`` there has no effect; and a raising hook fails the
+call instead of being ignored (Go drops the error and stops the chain). With no plugin defining
+them, a call builds no :class:`Message` and parses no reply: the fast path is untouched.
 
 >>> class Count:
 ...     n = 0
@@ -48,6 +62,8 @@ CLIENT_HOOKS = (
     "conn_create_failed",
     "client_connection_close",
     "wrap_select",
+    "before_encode",
+    "after_decode",
 )
 
 _ASYNC_OK = frozenset({"pre_call", "post_call"})
@@ -64,6 +80,9 @@ class ClientPluginContainer:
     conn_create_failed: list[Hook]
     client_connection_close: list[Hook]
     wrap_select: list[Hook]
+    #: shared with every Client the XClient dials: add and remove change these lists in place
+    before_encode: list[Hook]
+    after_decode: list[Hook]
 
     def __init__(self) -> None:
         self.plugins: list[Any] = []
