@@ -439,7 +439,9 @@ class XClient:
             for h in self.plugins.pre_call:
                 r = h(call, key)
                 if inspect.isawaitable(r):
-                    await r
+                    r = await r
+                if r:  # metadata to add to this attempt's request (a tracing plugin's trace context)
+                    call = Call(call.service_path, call.service_method, call.args, MappingProxyType({**call.metadata, **r}))
         except Exception as exc:  # noqa: BLE001 - Go: PreCall's error is the call's error
             if self._breakers is not None:
                 self._breakers[key].record(Outcome.CANCELLED)  # nothing was tried: free a trial slot
