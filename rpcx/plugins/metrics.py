@@ -5,8 +5,8 @@ Rule: nothing here runs a per-call server hook, so the server's fast path (the C
 stays on. Calls are counted by a wrapper around each method (the ``wrap_method`` hook, made once
 per method), which the fast path calls in place of the method; error replies are counted by the
 ``error_response`` hook, which only failed calls reach. The wrapper keeps plain counters and bucket
-counts under a lock (a few hundred nanoseconds a call); ``prometheus_client`` objects are built only
-when the endpoint is scraped (a custom collector), not on every call.
+counts (no lock on the loop's thread; about 0.4 µs a call on the benchmark machine); the
+``prometheus_client`` objects are built only when the endpoint is scraped (a custom collector).
 
 Server (:class:`ServerMetrics`), labels ``service``, ``method`` (as named on the wire):
 
@@ -70,21 +70,26 @@ class _Stats:
 
 
 class _Table:
-    """Counters by (service, method), and error counts by a label tuple; ``lock`` guards both
-    (calls may run in threads, and the endpoint is scraped from its own thread)."""
+    """Counters by (service, method), and error counts by a label tuple.
+
+    Each method wrapper has a :class:`_Stats` of its own, updated without a lock on the thread that
+    made the wrapper (the server's loop thread, where call plans are made and plain methods run) and
+    under ``lock`` on any other thread (methods run in threads); the collector adds up the wrappers'
+    stats of each (service, method) under ``lock``. A wrapper's stats are only ever written from one
+    thread without the lock: a server runs a sync method either inline or in threads, never both."""
 
     def __init__(self, buckets: tuple[float, ...]) -> None:
         self.bounds = tuple(sorted(buckets))
         self.lock = threading.Lock()
-        self.stats: dict[tuple[str, str], _Stats] = {}
+        self.stats: dict[tuple[str, str], list[_Stats]] = {}
         self.errors: dict[tuple[str, ...], int] = {}
 
-    def get(self, service: str, method: str) -> _Stats:
+    def new(self, service: str, method: str) -> _Stats:
+        """Stats for one more wrapper of (service, method)."""
+        st = _Stats(len(self.bounds) + 1)
         with self.lock:
-            st = self.stats.get((service, method))
-            if st is None:
-                st = self.stats[(service, method)] = _Stats(len(self.bounds) + 1)
-            return st
+            self.stats.setdefault((service, method), []).append(st)
+        return st
 
     def error(self, labels: tuple[str, ...]) -> None:
         with self.lock:
@@ -92,7 +97,11 @@ class _Table:
 
     def families(self, prefix: str, error_labels: list[str]) -> Iterator[Any]:
         with self.lock:  # a consistent copy; the families are built outside the lock
-            stats = [(k, v.calls, v.inflight, v.total, list(v.buckets)) for k, v in self.stats.items()]
+            stats = []
+            for key, sts in self.stats.items():
+                buckets = [sum(col) for col in zip(*(st.buckets for st in sts))]
+                stats.append((key, sum(st.calls for st in sts), sum(st.inflight for st in sts),
+                              sum(st.total for st in sts), buckets))
             errors = list(self.errors.items())
         calls = CounterMetricFamily(f"{prefix}_calls", "Calls of each method.", labels=["service", "method"])
         errs = CounterMetricFamily(f"{prefix}_errors", "Failed calls.", labels=error_labels)
@@ -112,39 +121,51 @@ class _Table:
         yield from (calls, errs, inflight, hist)
 
 
+def _record(st: _Stats, bounds: tuple[float, ...], dt: float) -> None:
+    st.inflight -= 1
+    st.calls += 1
+    st.total += dt
+    st.buckets[bisect.bisect_left(bounds, dt)] += 1
+
+
 def _timed(table: _Table, st: _Stats, func: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
     """``func`` counted into ``st``: in flight while it runs, then one call and its duration."""
     lock, bounds, buckets = table.lock, table.bounds, st.buckets
-    clock = time.perf_counter
+    clock, ident, owner = time.perf_counter, threading.get_ident, threading.get_ident()
 
-    def done(t0: float) -> None:
-        dt = clock() - t0
-        with lock:
-            st.inflight -= 1
-            st.calls += 1
-            st.total += dt
-            buckets[bisect.bisect_left(bounds, dt)] += 1
-
-    if is_async:
+    if is_async:  # awaited on the loop that made it: no lock
         async def timed_async(*args: Any) -> Any:
-            with lock:
-                st.inflight += 1
+            st.inflight += 1
             t0 = clock()
             try:
                 return await func(*args)
             finally:
-                done(t0)
+                _record(st, bounds, clock() - t0)
 
         return timed_async
 
     def timed(*args: Any) -> Any:
-        with lock:
-            st.inflight += 1
+        if ident() != owner:  # run in a thread (sync_in_thread)
+            with lock:
+                st.inflight += 1
+            t0 = clock()
+            try:
+                return func(*args)
+            finally:
+                dt = clock() - t0
+                with lock:
+                    _record(st, bounds, dt)
+        st.inflight += 1
         t0 = clock()
         try:
             return func(*args)
         finally:
-            done(t0)
+            dt = clock() - t0
+            # inlined _record: this is the fast path's per-call cost
+            st.inflight -= 1
+            st.calls += 1
+            st.total += dt
+            buckets[bisect.bisect_left(bounds, dt)] += 1
 
     return timed
 
@@ -180,7 +201,7 @@ class ServerMetrics(_Exporter):
 
     # -- plugin hooks (none of them per call: rpcx.server.plugins) --------------------------------
     def wrap_method(self, service: str, method: str, func: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
-        return _timed(self._table, self._table.get(service, method), func, is_async)
+        return _timed(self._table, self._table.new(service, method), func, is_async)
 
     def error_response(self, req: Any, error: str) -> None:
         key = (req.service_path, req.service_method)
@@ -231,8 +252,11 @@ class ClientMetrics(_Exporter):
 
     # -- client plugin hooks ----------------------------------------------------------------------
     def pre_call(self, call: Any, key: str) -> None:
-        st = self._table.get(call.service_path, call.service_method)
-        with self._table.lock:
+        table = self._table
+        with table.lock:
+            sts = table.stats.get((call.service_path, call.service_method))
+        st = sts[0] if sts else table.new(call.service_path, call.service_method)
+        with table.lock:
             st.inflight += 1
         self._attempt.set((st, time.perf_counter()))
 
@@ -244,10 +268,7 @@ class ClientMetrics(_Exporter):
         dt = time.perf_counter() - t0
         table = self._table
         with table.lock:
-            st.inflight -= 1
-            st.calls += 1
-            st.total += dt
-            st.buckets[bisect.bisect_left(table.bounds, dt)] += 1
+            _record(st, table.bounds, dt)
         if outcome.value != "success":
             table.error((call.service_path, call.service_method, outcome.value))
 

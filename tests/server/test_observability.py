@@ -217,3 +217,17 @@ async def test_root_spans_on_every_call_gets_a_span_and_async_methods_too(server
     assert mul.name == "rpcx.service.Arith.Mul" and mul.parent is None  # a new trace, as Go starts one
     assert echo.name == "rpcx.service.Arith.Echo" and echo.context.trace_id == 7 and echo.parent.span_id == 8
     assert echo.events[1].attributes["rpcx.post.write.response.metadata"] == "map[k:v]"
+
+
+async def test_metrics_of_methods_run_in_threads_are_exact(server_factory) -> None:
+    """sync_handlers="thread": the wrapper runs in the executor's threads and counts under the lock."""
+    metrics = ServerMetrics()
+    srv, addr = await server_factory(sync_handlers="thread")
+    srv.add_plugin(metrics)
+    async with await Client.connect(addr) as c:
+        got = await asyncio.gather(*(c.call("Arith", "Mul", Args(i, 3), Reply, timeout=WAIT) for i in range(200)))
+    assert got == [Reply(3 * i) for i in range(200)]
+    reg = metrics.registry
+    assert reg.get_sample_value("rpcx_server_calls_total", {"service": "Arith", "method": "Mul"}) == 200
+    assert reg.get_sample_value("rpcx_server_in_flight", {"service": "Arith", "method": "Mul"}) == 0
+    assert reg.get_sample_value("rpcx_server_call_duration_seconds_count", {"service": "Arith", "method": "Mul"}) == 200
