@@ -34,6 +34,7 @@ CELLS: dict[str, tuple[list[str], list[str]]] = {
     "ServerTracing(root_spans=False), untraced calls": (["--tracing", "traced"], []),
     "no plugin, calls carry a traceparent": ([], ["-meta", TRACEPARENT]),
     "ServerTracing, every call traced": (["--tracing", "traced"], ["-meta", TRACEPARENT]),
+    "ServerTracing(events=False), every call traced": (["--tracing", "traced-lean"], ["-meta", TRACEPARENT]),
     "ServerTracing(root_spans=True), untraced calls (a new trace per call, Go's way)": (["--tracing", "root"], []),
     "ServerMetrics + ServerTracing, every call traced": (["--metrics", "--tracing", "traced"], ["-meta", TRACEPARENT]),
 }

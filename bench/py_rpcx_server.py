@@ -1,6 +1,6 @@
 """The Python rpcx server of the benchmark: rpcx-benchmark's Hello.Say on the rpcx package.
 
-    .venv/bin/python bench/py_rpcx_server.py [ADDRESS] [--metrics] [--tracing root|traced]
+    .venv/bin/python bench/py_rpcx_server.py [ADDRESS] [--metrics] [--tracing root|traced|traced-lean]
                                                            (default 127.0.0.1:0)
 
 Prints ``serving tcp@HOST:PORT`` when ready and serves until killed. Uses uvloop when installed.
@@ -8,7 +8,8 @@ The handler is a plain (sync) method, as in Go: set Field1 and Field2 and return
 ``--metrics`` adds :class:`rpcx.plugins.metrics.ServerMetrics`; ``--tracing`` adds
 :class:`rpcx.plugins.tracing.ServerTracing` with an SDK tracer provider whose batch processor hands
 the spans to an exporter that drops them (``root``: a span for every call, Go's way; ``traced``: only
-for calls that carry a trace context) (bench/observability.py).
+for calls that carry a trace context; ``traced-lean``: that without Go's span events)
+(bench/observability.py).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def observability(server: rpcx.Server, flags: list[str]) -> None:
         provider = TracerProvider()
         provider.add_span_processor(BatchSpanProcessor(Drop()))
         mode = flags[flags.index("--tracing") + 1]
-        server.add_plugin(ServerTracing(provider, root_spans=mode == "root"))
+        server.add_plugin(ServerTracing(provider, root_spans=mode == "root", events=mode != "traced-lean"))
 
 
 async def main(address: str, flags: list[str]) -> None:
@@ -62,5 +63,5 @@ async def main(address: str, flags: list[str]) -> None:
 
 if __name__ == "__main__":
     loop_name = _common.install_uvloop()
-    args = [a for a in sys.argv[1:] if not a.startswith("--") and a not in ("root", "traced")]
+    args = [a for a in sys.argv[1:] if not a.startswith("--") and a not in ("root", "traced", "traced-lean")]
     _common.run(main(args[0] if args else "127.0.0.1:0", sys.argv[1:]))

@@ -67,7 +67,8 @@ class ServerTracing:
 
     ``tracer_provider``/``propagator``: OpenTelemetry's global ones unless given. ``root_spans``:
     start a new trace for a call that carries none (Go's behaviour); False traces only the calls
-    whose caller sent a trace context.
+    whose caller sent a trace context. ``events``: add Go's two span events (the request and reply
+    metadata); False saves about a quarter of a span's cost.
 
     >>> from opentelemetry.sdk.trace import TracerProvider
     >>> t = ServerTracing(TracerProvider(), root_spans=False)
@@ -76,10 +77,11 @@ class ServerTracing:
     """
 
     def __init__(self, tracer_provider: Any = None, propagator: TextMapPropagator | None = None, *,
-                 root_spans: bool = True) -> None:
+                 root_spans: bool = True, events: bool = True) -> None:
         self.tracer = _tracer(tracer_provider)
         self.propagator = propagator
         self.root_spans = root_spans
+        self.events = events
 
     def _metadata(self) -> tuple[Mapping[str, str] | None, Any]:
         """The request metadata of the call running on this thread (None when it has none, or, with
@@ -112,7 +114,7 @@ class ServerTracing:
             return None
         span = self.tracer.start_span(name, context=parent, kind=SpanKind.SERVER,
                                       attributes=_rpc_attributes(service, method))
-        if span.is_recording():
+        if self.events and span.is_recording():
             span.add_event("rpcx.pre.handle.request", {
                 "rpcx.pre.handle.request.path": name,
                 "rpcx.pre.handle.request.metadata": go_map(md),
@@ -120,15 +122,15 @@ class ServerTracing:
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         return span, token, ctx
 
-    @staticmethod
-    def _end(started: tuple[Any, Any, Any], exc: BaseException | None) -> None:
+    def _end(self, started: tuple[Any, Any, Any], exc: BaseException | None) -> None:
         span, token, ctx = started
         otel_context.detach(token)
         if span.is_recording():
-            if ctx is None:
-                ctx = hot_call().ctx  # made by the handler, if it asked for it
-            res_md = ctx.reply_metadata if ctx is not None else None
-            span.add_event("rpcx.post.write.response", {"rpcx.post.write.response.metadata": go_map(res_md)})
+            if self.events:
+                if ctx is None:
+                    ctx = hot_call().ctx  # made by the handler, if it asked for it
+                res_md = ctx.reply_metadata if ctx is not None else None
+                span.add_event("rpcx.post.write.response", {"rpcx.post.write.response.metadata": go_map(res_md)})
             if exc is None:
                 span.set_status(Status(StatusCode.OK))
             else:
