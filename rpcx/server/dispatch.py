@@ -254,7 +254,10 @@ class Dispatcher:
         func = minfo.func
         for wrap in self.plugins.wrap_method:
             # metrics and tracing see every call this way, on the fast path too (rpcx.server.plugins)
-            func = wrap(req.service_path, req.service_method, func, minfo.is_async)
+            try:
+                func = wrap(req.service_path, req.service_method, func, minfo.is_async)
+            except Exception:  # noqa: BLE001 - a broken plugin must not make the method unreachable
+                log.exception("wrap_method hook %r failed for %s.%s", wrap, req.service_path, req.service_method)
         fast = None if minfo.is_async else _fast_entry(minfo, codec, func)
         plan = CallPlan(svc.name, minfo, codec, encode_route(req.service_path, req.service_method), fast, func)
         self._plans[key] = plan

@@ -231,3 +231,20 @@ async def test_metrics_of_methods_run_in_threads_are_exact(server_factory) -> No
     assert reg.get_sample_value("rpcx_server_calls_total", {"service": "Arith", "method": "Mul"}) == 200
     assert reg.get_sample_value("rpcx_server_in_flight", {"service": "Arith", "method": "Mul"}) == 0
     assert reg.get_sample_value("rpcx_server_call_duration_seconds_count", {"service": "Arith", "method": "Mul"}) == 200
+
+
+async def test_broken_observer_plugins_do_not_break_calls(server_factory, caplog) -> None:
+    class Broken:
+        def wrap_method(self, service, method, func, is_async):
+            raise RuntimeError("no wrapper today")
+
+        def error_response(self, req, error):
+            raise RuntimeError("no counting today")
+
+    srv, addr = await server_factory()
+    srv.add_plugin(Broken())
+    async with await Client.connect(addr) as c:
+        assert await c.call("Arith", "Mul", Args(2, 5), Reply, timeout=WAIT) == Reply(10)
+        with pytest.raises(ServiceError, match=FAIL_TEXT):
+            await c.call("Arith", "Fail", Args(), Reply, timeout=WAIT)
+    assert "no wrapper today" in caplog.text
