@@ -440,7 +440,7 @@ class XClient:
                 r = h(call, key)
                 if inspect.isawaitable(r):
                     r = await r
-                if r:  # metadata to add to this attempt's request (a tracing plugin's trace context)
+                if isinstance(r, Mapping) and r:  # metadata for this attempt (a tracing plugin's trace context)
                     call = Call(call.service_path, call.service_method, call.args, MappingProxyType({**call.metadata, **r}))
         except Exception as exc:  # noqa: BLE001 - Go: PreCall's error is the call's error
             if self._breakers is not None:

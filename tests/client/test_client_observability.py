@@ -136,3 +136,32 @@ async def test_trace_runs_through_a_python_service_that_calls_another(server_fac
     for parent, child in zip(chain, chain[1:]):
         assert spans[child].parent.span_id == spans[parent].context.span_id, (parent, child)
     assert trace.get_current_span().get_span_context().is_valid is False  # nothing leaked into the test
+
+
+async def test_pre_call_returning_metadata_adds_it_to_that_attempt_only(server_factory) -> None:
+    seen: list[dict] = []
+
+    class Peek:
+        def peek(self, ctx, args: Args) -> Reply:
+            seen.append({k: v for k, v in ctx.metadata.items() if k != "__ServerTimeout"})
+            return Reply(args.A)
+
+    class AddMeta:
+        n = 0
+
+        def pre_call(self, call, key):
+            AddMeta.n += 1
+            return {"attempt": str(AddMeta.n)}
+
+    class ReturnsTrue:
+        def pre_call(self, call, key):
+            return True  # not a mapping: ignored, as before
+
+    srv, addr = await server_factory(register=False)
+    srv.register(Peek())
+    async with xclient(addr, service="Peek") as xc:
+        xc.plugins.add(ReturnsTrue())
+        xc.plugins.add(AddMeta())
+        assert await xc.call("Peek", Args(1), Reply, metadata={"k": "v"}, timeout=WAIT) == Reply(1)
+        assert await xc.call("Peek", Args(2), Reply, timeout=WAIT) == Reply(2)
+    assert seen == [{"k": "v", "attempt": "1"}, {"attempt": "2"}]
