@@ -248,3 +248,20 @@ async def test_broken_observer_plugins_do_not_break_calls(server_factory, caplog
         with pytest.raises(ServiceError, match=FAIL_TEXT):
             await c.call("Arith", "Fail", Args(), Reply, timeout=WAIT)
     assert "no wrapper today" in caplog.text
+
+
+async def test_metrics_and_tracing_together_keep_the_fast_path(server_factory, fast_reads) -> None:
+    provider, exporter = tracing()
+    metrics = ServerMetrics()
+    srv, addr = await server_factory()
+    srv.add_plugin(metrics)
+    srv.add_plugin(ServerTracing(provider, TraceContextTextMapPropagator()))
+    assert srv._fast_enabled
+    async with await Client.connect(addr) as c:
+        for i in range(10):
+            md = traceparent(100 + i, 200 + i)
+            assert await c.call("Arith", "Mul", Args(i, i), Reply, metadata=md, timeout=WAIT) == Reply(i * i)
+    assert len(fast_reads) >= 8
+    spans = exporter.get_finished_spans()
+    assert [s.context.trace_id for s in spans] == [100 + i for i in range(10)]
+    assert metrics.registry.get_sample_value("rpcx_server_calls_total", {"service": "Arith", "method": "Mul"}) == 10
