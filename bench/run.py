@@ -158,12 +158,13 @@ class ServerProc:
 
 
 def measure(
-    server: ServerProc, proto: str, conc: int, total: int, seconds: float, warmup: int, deadline_ms: int = 0
+    server: ServerProc, proto: str, conc: int, total: int, seconds: float, warmup: int, deadline_ms: int = 0,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     cmd = [
         os.path.join(BIN, "loadclient"), "-proto", proto, "-addr", server.addr, "-c", str(conc),
         "-n", str(total), "-duration", str(seconds), "-warmup", str(warmup), "-sync",
-        "-deadline", f"{deadline_ms}ms",
+        "-deadline", f"{deadline_ms}ms", *extra,
     ]  # fmt: skip
     client = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert client.stdin is not None

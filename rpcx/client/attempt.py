@@ -127,7 +127,9 @@ class AttemptPoint(ConnectionCache):
             for h in self.plugins.pre_call:
                 r = h(call, key)
                 if inspect.isawaitable(r):
-                    await r
+                    r = await r
+                if isinstance(r, Mapping) and r:  # metadata for this attempt (a tracing plugin's trace context)
+                    call = Call(call.service_path, call.service_method, call.args, MappingProxyType({**call.metadata, **r}))
         except Exception as exc:  # noqa: BLE001 - Go: PreCall's error is the call's error
             if self._breakers is not None:
                 self._breakers[key].record(Outcome.CANCELLED)  # nothing was tried: free a trial slot

@@ -8,7 +8,10 @@ so an XClient without plugins pays nothing per call. ``pre_call`` and ``post_cal
 hook (Go's name)           when                                 effect of raising / returning
 =========================  ===================================  =====================================
 pre_call(call, key)        before each attempt on server        the attempt fails with the error
-(PreCall)                  ``key`` (each retry is an attempt)   (not retried)
+(PreCall)                  ``key`` (each retry is an attempt)   (not retried); a mapping returned
+                                                                is added to the attempt's request
+                                                                metadata (Go's plugins write the
+                                                                context's metadata map instead)
 post_call(call, key,       after each attempt; ``value`` is the  logged, the call's result stands
 outcome, value)            reply or the exception
 (PostCall)

@@ -23,7 +23,18 @@ post_write_response    after it is written                             ignored
 pre_write_request      before a push is written                        ignored
 post_write_request     after a push is written                         ignored
 heartbeat_request      a heartbeat arrived                             ignored
+wrap_method            a method's call plan is made (once per method   returns the function to call
+                       and codec; not per call)                        in place of the method
+error_response         an error reply was built (every path, the fast  ignored
+                       path included)
 =====================  ==============================================  ==============================
+
+``wrap_method(service_path, service_method, func, is_async)`` and ``error_response(req, error)`` are
+this package's own (Go has neither): they let metrics and tracing (:mod:`rpcx.plugins.metrics`,
+:mod:`rpcx.plugins.tracing`) see every call without a per-call hook, so the fast path stays on.
+``func`` is called as the method is (``func(args)``, ``func(ctx, args)``, ``func(ctx)``, ``func()``);
+the wrapper must call it with the same arguments and return its result (an ``async`` function for an
+``async`` method). Wrappers of plugins added later wrap those of plugins added earlier.
 
 >>> class Counter:
 ...     calls = 0
@@ -56,6 +67,8 @@ HOOKS = (
     "pre_write_request",
     "post_write_request",
     "heartbeat_request",
+    "wrap_method",
+    "error_response",
 )
 
 #: hooks that run around every call: while one is registered, calls take the full dispatch path
@@ -90,16 +103,22 @@ class PluginContainer:
     pre_write_request: list[Hook]
     post_write_request: list[Hook]
     heartbeat_request: list[Hook]
+    wrap_method: list[Hook]
+    error_response: list[Hook]
 
     def __init__(self) -> None:
         self.plugins: list[Any] = []
         #: a hook that runs around every call is registered (the server's fast path is then off)
         self.per_call = False
+        #: called after every add/remove (the server forgets its call plans: wrap_method may differ)
+        self.on_change: Callable[[], None] | None = None
         for hook in HOOKS:
             setattr(self, hook, [])
 
     def _update(self) -> None:
         self.per_call = any(getattr(self, hook) for hook in PER_CALL_HOOKS)
+        if self.on_change is not None:
+            self.on_change()
 
     def add(self, plugin: Any) -> None:
         """Add a plugin; its hooks run after those of plugins added before it."""

@@ -111,6 +111,7 @@ class Server(Dispatcher):
         self.server_error_func = server_error_func
         self.handle_service_error = handle_service_error
         self.plugins = PluginContainer()
+        self.plugins.on_change = self._forget_plans
         self.services: dict[str, Service] = {}
         self.connections: set[ServerConnection] = set()
         self.listeners: list[Listener] = []

@@ -32,6 +32,7 @@ import (
 	"reflect"
 	"runtime/pprof"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,6 +41,7 @@ import (
 	"github.com/smallnest/rpcx/client"
 	rlog "github.com/smallnest/rpcx/log"
 	"github.com/smallnest/rpcx/protocol"
+	"github.com/smallnest/rpcx/share"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
@@ -67,7 +69,11 @@ func main() {
 	syncMode := flag.Bool("sync", false, "handshake with the driver on stdin/stdout around the measured run")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
 	pin := flag.Bool("pin", false, "caller g always uses connection g % pool (default: round robin per call)")
+	meta := flag.String("meta", "", "rpcx only: send this request metadata with every call, KEY=VALUE (a traceparent, say)")
 	flag.Parse()
+	if k, v, ok := strings.Cut(*meta, "="); ok {
+		reqMeta = map[string]string{k: v}
+	}
 	if *conc < 1 || *total < 1 || *maxSec <= 0 {
 		fatal("bad -c, -n or -duration")
 	}
@@ -264,7 +270,17 @@ func newRPCX(addr string, pool int, args *benchpb.BenchmarkMessage) (caller, err
 	return c, nil
 }
 
+// reqMeta is the -meta request metadata (nil: none)
+var reqMeta map[string]string
+
 func (c *rpcxCaller) call(ctx context.Context, i int) error {
+	if reqMeta != nil {
+		md := make(map[string]string, len(reqMeta)) // rpcx may write to the map it sends
+		for k, v := range reqMeta {
+			md[k] = v
+		}
+		ctx = context.WithValue(ctx, share.ReqMetaDataKey, md)
+	}
 	reply := c.replies.Get().(*benchpb.BenchmarkMessage)
 	defer c.replies.Put(reply)
 	if err := c.xcs[i].Call(ctx, "Say", c.args, reply); err != nil {
