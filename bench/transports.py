@@ -202,6 +202,11 @@ def markdown(res: dict[str, Any]) -> str:
                 f"| {'-' if pe or ge else ratio(p['calls_per_s'], g['calls_per_s'])} | {lat(p, pe)} | {lat(g, ge)} "
                 f"| {'-' if pe else f(p['server_cpu_us_per_call'], 1)} / {'-' if ge else f(g['server_cpu_us_per_call'], 1)} |"
             )
+    below = [f"{name} at {c} ({ratio(per['python'][str(c)]['calls_per_s'], per['go'][str(c)]['calls_per_s'])}×)"
+             for name, per in res["summary"].items() if "skipped" not in per for c in res["concurrency"]
+             if _ok(per, c) and per["python"][str(c)]["calls_per_s"] < 0.5 * per["go"][str(c)]["calls_per_s"]]
+    lines += ["", "Target, Python ≥ 0.5× Go's calls/s on the same transport: "
+              + (f"missed by {', '.join(below)}." if below else "met in every measured cell.")]
     errors = [f"{n} {k} c={c}: {r['error']}" for n, per in res["summary"].items() if "skipped" not in per
               for k in ("python", "go") for c, r in per[k].items() if "error" in r]
     if errors:
@@ -226,6 +231,11 @@ def markdown(res: dict[str, Any]) -> str:
               f"rpcx-python @ {m['rpcx_commit']}{' + uncommitted changes' if m.get('rpcx_dirty') else ''}; "
               f"the machine was shared with other work (see the steal and busy figures in the JSON)."]
     return "\n".join(lines) + "\n"
+
+
+def _ok(per: dict[str, Any], c: int) -> bool:
+    p, g = per["python"].get(str(c)), per["go"].get(str(c))
+    return bool(p and g and "error" not in p and "error" not in g and g["calls_per_s"])
 
 
 def update_doc(table: str) -> None:
@@ -253,7 +263,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-build", action="store_true", help="use the Go binaries already built")
     ap.add_argument("--update-doc", action="store_true", help="rewrite the generated section of docs/performance.md")
     ap.add_argument("--out", default=os.path.join(RESULTS, "transports-latest.json"))
+    ap.add_argument("--render", metavar="JSON", help="only print (and with --update-doc, write) the table of a past run")
     a = ap.parse_args(argv)
+    if a.render:
+        with open(a.render) as fh:
+            table = markdown(json.load(fh))
+        print(table)
+        if a.update_doc:
+            update_doc(table)
+        return 0
     a.seconds = a.seconds or (1.5 if a.quick else 3.0)
     rounds = a.rounds or (1 if a.quick else 2)
     a.warmup = a.warmup if a.warmup is not None else (300 if a.quick else 1000)
