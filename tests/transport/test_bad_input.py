@@ -74,7 +74,10 @@ async def test_plain_bytes_to_a_tls_port(cert: tuple[str, str], network: str, ju
             assert await _call(bystander, b"before") == b"before"
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(junk)
-            rest = await _read_to_end(reader)
+            try:
+                rest = await _read_to_end(reader)
+            except ConnectionResetError:  # closed with our junk unread: a reset is a close too
+                rest = b""
             assert rest == b"" or rest[0] == 0x15, rest[:40]  # nothing, or a TLS alert record
             writer.close()
             await _carries_on(addr, bystander, option)
