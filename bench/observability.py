@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 srv = None
                 try:
                     srv = run.ServerProc(name, SERVER + flags, errlog)
-                    r = run.measure(srv, "rpcx", a.c, a.calls, seconds, warmup, extra=tuple(client_flags))
+                    r = run.measure(srv, "rpcx", a.c, a.calls, seconds, warmup, client_args=tuple(client_flags))
                 except Exception as exc:  # noqa: BLE001 - recorded; the run goes on
                     run.log(f"{name}: {exc}")
                     continue

@@ -1,9 +1,12 @@
 """The Python rpcx server of the benchmark: rpcx-benchmark's Hello.Say on the rpcx package.
 
-    .venv/bin/python bench/py_rpcx_server.py [ADDRESS] [--metrics] [--tracing root|traced|traced-lean]
-                                                           (default 127.0.0.1:0)
+    .venv/bin/python bench/py_rpcx_server.py [ADDRESS] [--cert F --key F] [--count]
+                                             [--metrics] [--tracing root|traced|traced-lean]
 
-Prints ``serving tcp@HOST:PORT`` when ready and serves until killed. Uses uvloop when installed.
+ADDRESS is ``HOST:PORT`` (tcp, default 127.0.0.1:0) or any ``network@address`` (bench/transports.py
+runs it on each network; TLS from --cert/--key). Prints ``serving NETWORK@ADDRESS`` when ready and
+serves until killed; with --count it prints ``calls N`` (the calls it served) on SIGTERM before
+exiting, for the reuseport scaling figure. Uses uvloop when installed.
 The handler is a plain (sync) method, as in Go: set Field1 and Field2 and return the message.
 ``--metrics`` adds :class:`rpcx.plugins.metrics.ServerMetrics`; ``--tracing`` adds
 :class:`rpcx.plugins.tracing.ServerTracing` with an SDK tracer provider whose batch processor hands
@@ -14,13 +17,16 @@ for calls that carry a trace context; ``traced-lean``: that without Go's span ev
 
 from __future__ import annotations
 
-import sys
+import argparse
+import asyncio
+import signal
 
 import _common  # noqa: F401 - puts bench/ on sys.path first
 
 from benchpb.benchmark_pb2 import BenchmarkMessage
 
 import rpcx
+from rpcx.transport import server_tls_context
 
 
 class Hello:
@@ -30,12 +36,20 @@ class Hello:
         return args
 
 
-def observability(server: rpcx.Server, flags: list[str]) -> None:
-    if "--metrics" in flags:
+class CountingHello(Hello):
+    calls = 0
+
+    def say(self, args: BenchmarkMessage) -> BenchmarkMessage:
+        CountingHello.calls += 1
+        return super().say(args)
+
+
+def observability(server: rpcx.Server, metrics: bool, tracing: str | None) -> None:
+    if metrics:
         from rpcx.plugins.metrics import ServerMetrics
 
         server.add_plugin(ServerMetrics())
-    if "--tracing" in flags:
+    if tracing:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -47,21 +61,35 @@ def observability(server: rpcx.Server, flags: list[str]) -> None:
 
         provider = TracerProvider()
         provider.add_span_processor(BatchSpanProcessor(Drop()))
-        mode = flags[flags.index("--tracing") + 1]
-        server.add_plugin(ServerTracing(provider, root_spans=mode == "root", events=mode != "traced-lean"))
+        server.add_plugin(ServerTracing(provider, root_spans=tracing == "root", events=tracing != "traced-lean"))
 
 
-async def main(address: str, flags: list[str]) -> None:
-    server = rpcx.Server()
-    server.register_name("Hello", Hello())
-    observability(server, flags)
-    host, port = _common.split_address(address)
-    bound = await server.start(f"tcp@{host}:{port}")
+async def main(address: str, cert: str | None, key: str | None, count: bool, metrics: bool, tracing: str | None) -> None:
+    tls = server_tls_context(cert, key) if cert else None
+    server = rpcx.Server(tls=tls)
+    server.register_name("Hello", CountingHello() if count else Hello())
+    observability(server, metrics, tracing)
+    if "@" not in address:
+        host, port = _common.split_address(address)
+        address = f"tcp@{host}:{port}"
+    bound = await server.start(address)
     _common.ready(f"serving {bound} ({loop_name})")
-    await server.wait_closed()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await server.close()
+    if count:
+        _common.ready(f"calls {CountingHello.calls}")
 
 
 if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("address", nargs="?", default="127.0.0.1:0")
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--count", action="store_true", help="print the calls served on SIGTERM")
+    ap.add_argument("--metrics", action="store_true", help="add ServerMetrics")
+    ap.add_argument("--tracing", choices=("root", "traced", "traced-lean"), help="add ServerTracing")
+    a = ap.parse_args()
     loop_name = _common.install_uvloop()
-    args = [a for a in sys.argv[1:] if not a.startswith("--") and a not in ("root", "traced", "traced-lean")]
-    _common.run(main(args[0] if args else "127.0.0.1:0", sys.argv[1:]))
+    _common.run(main(a.address, a.cert, a.key, a.count, a.metrics, a.tracing))

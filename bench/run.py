@@ -80,6 +80,11 @@ def cpu_ticks(pid: int) -> tuple[int, int]:
     return int(fields[11]), int(fields[12])  # fields 14 and 15 of stat(5)
 
 
+def _ticks(pids: list[int]) -> tuple[int, int]:
+    ticks = [cpu_ticks(p) for p in pids]
+    return sum(t[0] for t in ticks), sum(t[1] for t in ticks)
+
+
 def cpu_stat() -> list[int]:
     """The machine-wide `cpu` line of /proc/stat: user nice system idle iowait irq softirq steal ..."""
     with open("/proc/stat") as f:
@@ -158,25 +163,28 @@ class ServerProc:
 
 
 def measure(
-    server: ServerProc, proto: str, conc: int, total: int, seconds: float, warmup: int, deadline_ms: int = 0,
-    extra: tuple[str, ...] = (),
+    server: Any, proto: str, conc: int, total: int, seconds: float, warmup: int, deadline_ms: int = 0,
+    *, loadclient: str | None = None, client_args: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    """One load run against ``server`` (``.addr``, and ``.pid`` or ``.pids``: the server CPU sampled
+    is theirs together); bench/transports.py passes its own load client build and its network flags."""
     cmd = [
-        os.path.join(BIN, "loadclient"), "-proto", proto, "-addr", server.addr, "-c", str(conc),
+        loadclient or os.path.join(BIN, "loadclient"), "-proto", proto, "-addr", server.addr, "-c", str(conc),
         "-n", str(total), "-duration", str(seconds), "-warmup", str(warmup), "-sync",
-        "-deadline", f"{deadline_ms}ms", *extra,
+        "-deadline", f"{deadline_ms}ms", *client_args,
     ]  # fmt: skip
+    pids = list(getattr(server, "pids", None) or [server.pid])
     client = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert client.stdin is not None
     try:
         line = read_line(client, 60)
         if line != "warm":
             raise RuntimeError(f"loadclient: unexpected {line!r}")
-        t0, c0, m0 = time.monotonic(), cpu_ticks(server.pid), cpu_stat()
+        t0, c0, m0 = time.monotonic(), _ticks(pids), cpu_stat()
         client.stdin.write("go\n")
         client.stdin.flush()
         line = read_line(client, seconds + 60)
-        c1, t1, m1 = cpu_ticks(server.pid), time.monotonic(), cpu_stat()
+        c1, t1, m1 = _ticks(pids), time.monotonic(), cpu_stat()
         client.stdin.write("bye\n")
         client.stdin.flush()
         client.wait(30)

@@ -259,6 +259,30 @@ async def check_peer_vanishes_mid_frame(case: TransportCase) -> None:
             expect(await _echo(bystander, b"after") == b"after", "the bystander's call failed")
 
 
+async def check_garbage(case: TransportCase) -> None:
+    """Bytes that are not rpcx, sent inside the network's own framing (after its handshake, in its
+    stream, once a call on that connection was answered): the server closes that connection with a
+    warning naming the fault (it aborts: replies not yet written may be lost, as with Go, whose
+    reading goroutine closes the connection while handlers may still be running), while a
+    connection opened before carries on and new ones are served."""
+    async with serving(case) as (srv, addr, records):
+        async with connected(case, addr) as bystander:
+            expect(await _echo(bystander, b"before") == b"before", "the bystander's first call failed")
+            peer = await RawPeer.open(case, addr)
+            peer.send(request("Echo", b"good"))
+            m = await peer.recv()
+            expect(m is not None and m.payload == b"good", "the raw peer's call failed")
+            peer.send(bytes([0x07]) + random.Random(8).randbytes(3000))
+            frames = await within(peer.wait_closed(), "the server to close the garbage connection")
+            expect(frames == [], f"the server answered garbage: {frames!r}")
+            expect(any("wrong magic number" in r.getMessage() for r in records),
+                   f"no 'wrong magic number' warning: {[r.getMessage() for r in records]}")
+            await until(lambda: len(srv.connections) == 1, "the garbage connection to be dropped")
+            expect(await _echo(bystander, b"after") == b"after", "the bystander's call failed")
+        async with connected(case, addr) as fresh:
+            expect(await _echo(fresh, b"new") == b"new", "a new connection after the garbage failed")
+
+
 async def check_slow_reader(case: TransportCase) -> None:
     """A client stops reading while the server pushes 256 KiB messages at it: the server's queue for
     it stays under a bound (``transport.get_write_buffer_size()``), ``send_message`` waits and
@@ -362,6 +386,7 @@ CHECKS: dict[str, Callable[[TransportCase], Awaitable[None]]] = {
     "half_close": check_half_close,
     "close_after_request": check_close_after_request,
     "peer_vanishes_mid_frame": check_peer_vanishes_mid_frame,
+    "garbage": check_garbage,
     "slow_reader": check_slow_reader,
     "unread_replies": check_unread_replies,
     "push": check_push,

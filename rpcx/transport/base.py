@@ -228,7 +228,7 @@ def transport_for(network: str) -> NetworkModule:
         raise RpcxError(f"{network} unsupported: known networks are {', '.join(sorted(TRANSPORTS))}") from None
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
+    except ImportError as exc:  # tests/transport/test_extras.py hides each extra's package
         raise RpcxError(f"the {network} transport needs: pip install 'rpcx-python[{extra}]' ({exc})") from exc
     if module_name not in _checked:
         _checked[module_name] = _check_module(module_name, module)

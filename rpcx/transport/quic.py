@@ -135,7 +135,13 @@ class _Conn(QuicConnectionProtocol):
             waiter.set_exception(ConnectionRefusedError(str(exc)))
 
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
-        super().datagram_received(data, addr)
+        # aioquic's, except that what this datagram calls for (ACKs, replies written while its events
+        # were handled) is sent once per loop iteration, not once per datagram received: the event
+        # loop hands over up to a few dozen datagrams per wake-up, and sending after each one cost a
+        # packet (and a sendto) per reply; coalesced, replies share packets (see docs/performance.md)
+        self._quic.receive_datagram(cast(bytes, data), addr, now=self._loop.time())
+        self._process_events()
+        self._transmit_soon()
         if self.stream is not None:
             self.stream._acked()
 

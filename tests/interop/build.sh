@@ -1,5 +1,5 @@
 #!/bin/sh
-# Build the Go interop peers (goserver, goclient, gengolden, gotypes, goregistry, goquic, gootel) against the real
+# Build the Go interop peers (goserver, goclient, gengolden, gotypes, goregistry, goquic, gootel, goclient-quic) against the real
 # github.com/smallnest/rpcx into a cache directory outside the repository.
 # Works from any directory. Prints the bin directory on its last line.
 #
@@ -20,4 +20,7 @@ done
 (cd goquic && go build -tags quic -buildvcs=false -o "$bin/goquic" .)
 # its own module too: the OpenTelemetry SDK is for this peer only
 (cd gootel && go build -buildvcs=false -o "$bin/gootel" .)
+# goclient again with rpcx's quic tag, so its --suite runs over quic@: the same source, built against
+# goclient-quic.mod (this module's path, goquic's requirements with quic-go v0.52.0)
+go build -modfile=goclient-quic.mod -tags quic -buildvcs=false -o "$bin/goclient-quic" ./goclient
 echo "$bin"

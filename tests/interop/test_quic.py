@@ -18,6 +18,7 @@ pytest.importorskip("aioquic", reason="the quic transport needs the quic extra")
 from rpcx import Client, CompressType, FailMode, Option, Peer2PeerDiscovery, SelectMode, SerializeType, XClient  # noqa: E402
 
 from .conftest import EXAMPLES, Peer, run_py_client, start  # noqa: E402
+from .test_go_client_to_python_server import _suite_results  # noqa: E402
 
 sys.path.insert(0, str(EXAMPLES))
 from arith import Args, Reply  # noqa: E402
@@ -66,6 +67,18 @@ def test_go_quic_client_to_python_server(go_bin: Path, start_py_server, tls_cert
     # and again: the first connections were closed cleanly and the server carries on
     out = subprocess.run([str(go_bin / "goquic"), "call", server.address], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok 1", out.stdout + out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("codec", ["msgpack", "json"])
+def test_go_client_suite_over_quic(go_bin: Path, start_py_server, tls_cert: tuple[str, str], codec: str) -> None:
+    """Go's interop suite (goclient built with the quic tag) against the Python server over quic@:
+    every check, a 1 MiB gzip echo and 1,000 concurrent calls on one connection included."""
+    server = start_py_server("--cert", tls_cert[0], "--key", tls_cert[1], address="quic@127.0.0.1:0")
+    out = subprocess.run([str(go_bin / "goclient-quic"), server.address, "--suite", "--codec", codec],
+                         capture_output=True, text=True, timeout=300)
+    results = _suite_results(out.stdout)
+    assert {"mul", "fail", "gzip", "gzip_1mib", "concurrent", "push", "oneway", "heartbeat"} <= set(results), out.stdout
+    assert set(results.values()) == {"ok"} and out.returncode == 0, out.stdout + out.stderr[-2000:]
 
 
 def test_python_quic_server_refuses_to_start_without_a_certificate() -> None:

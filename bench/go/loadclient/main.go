@@ -21,6 +21,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -57,7 +58,9 @@ type caller interface {
 
 func main() {
 	mode := flag.String("proto", "rpcx", "rpcx | grpc | echo | arith")
-	addr := flag.String("addr", "127.0.0.1:8972", "server host:port (loopback)")
+	addr := flag.String("addr", "127.0.0.1:8972", "server host:port (loopback; a socket path for -network unix)")
+	network := flag.String("network", "tcp", "rpcx only: the rpcx network to dial (tcp, unix, http, ws, wss, quic, kcp as built)")
+	useTLS := flag.Bool("tls", false, "rpcx only: dial with TLS, not verifying the server (loopback benchmark)")
 	conc := flag.Int("c", 1, "concurrent callers (goroutines)")
 	total := flag.Int("n", 100000, "measured calls (upper bound)")
 	maxSec := flag.Float64("duration", 10, "measured seconds (upper bound)")
@@ -90,7 +93,11 @@ func main() {
 	var err error
 	switch *mode {
 	case "rpcx":
-		c, err = newRPCX(*addr, *pool, args)
+		var tc *tls.Config
+		if *useTLS {
+			tc = &tls.Config{InsecureSkipVerify: true}
+		}
+		c, err = newRPCX(*network, *addr, tc, *pool, args)
 	case "grpc":
 		c, err = newGRPC(*addr, *pool, args)
 	case "echo":
@@ -254,9 +261,9 @@ type rpcxCaller struct {
 	replies sync.Pool
 }
 
-func newRPCX(addr string, pool int, args *benchpb.BenchmarkMessage) (caller, error) {
+func newRPCX(network, addr string, tc *tls.Config, pool int, args *benchpb.BenchmarkMessage) (caller, error) {
 	rlog.SetDummyLogger()
-	d, err := client.NewMultipleServersDiscovery([]*client.KVPair{{Key: "tcp@" + addr}})
+	d, err := client.NewMultipleServersDiscovery([]*client.KVPair{{Key: network + "@" + addr}})
 	if err != nil {
 		return nil, err
 	}
@@ -265,6 +272,7 @@ func newRPCX(addr string, pool int, args *benchpb.BenchmarkMessage) (caller, err
 	for i := 0; i < pool; i++ {
 		opt := client.DefaultOption
 		opt.SerializeType = protocol.ProtoBuffer
+		opt.TLSConfig = tc
 		c.xcs = append(c.xcs, client.NewXClient("Hello", client.Failtry, client.RoundRobin, d, opt))
 	}
 	return c, nil

@@ -1,6 +1,8 @@
 // rpcxserver is the Go rpcx peer of the benchmark: rpcx-benchmark's server (rpcx/server/rpcx_server.go)
 // against the real github.com/smallnest/rpcx. Hello.Say sets Field1="OK", Field2=100 and returns
-// the message; logging is off. It prints "serving tcp@ADDR" once listening and runs until killed.
+// the message; logging is off. It prints "serving NETWORK@ADDR" once listening and runs until killed.
+// -network picks Go's network (tcp by default; reuseport prints tcp@, the key Go registers for it);
+// -cert/-key give it TLS (tcp, http, wss, quic; quic needs a binary built with -tags quic).
 //
 // It also serves Arith.Mul (Args{A, B int64} -> Reply{C = A*B}, as tests/interop/arith), the
 // service of the client benchmark (bench/client_run.py): any codec the client picks, msgpack there.
@@ -8,6 +10,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"os"
@@ -52,10 +55,22 @@ func (t *Arith) Mul(ctx context.Context, args *Args, reply *Reply) error {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8972", "listen address (host:port; port 0 picks one)")
 	asyncWrite := flag.Bool("async-write", false, "server.AsyncWrite (rpcx-benchmark leaves it off)")
+	network := flag.String("network", "tcp", "rpcx network to serve (tcp, unix, http, ws, wss, reuseport, quic as built)")
+	cert := flag.String("cert", "", "TLS certificate (PEM)")
+	key := flag.String("key", "", "TLS key (PEM)")
 	flag.Parse()
 
 	rlog.SetDummyLogger()
-	s := server.NewServer()
+	var opts []server.OptionFn
+	if *cert != "" {
+		pair, err := tls.LoadX509KeyPair(*cert, *key)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tls:", err)
+			os.Exit(1)
+		}
+		opts = append(opts, server.WithTLSConfig(&tls.Config{Certificates: []tls.Certificate{pair}}))
+	}
+	s := server.NewServer(opts...)
 	s.AsyncWrite = *asyncWrite
 	if err := s.RegisterName("Hello", new(Hello), ""); err != nil {
 		fmt.Fprintln(os.Stderr, "register:", err)
@@ -66,7 +81,11 @@ func main() {
 		os.Exit(1)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- s.Serve("tcp", *addr) }()
+	go func() { errc <- s.Serve(*network, *addr) }()
+	shown := *network
+	if shown == "reuseport" {
+		shown = "tcp"
+	}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 		select {
 		case err := <-errc:
@@ -75,7 +94,7 @@ func main() {
 		default:
 		}
 		if a := s.Address(); a != nil {
-			fmt.Printf("serving tcp@%s\n", a.String())
+			fmt.Printf("serving %s@%s\n", shown, a.String())
 			break
 		}
 		time.Sleep(5 * time.Millisecond)

@@ -303,6 +303,7 @@ var checks = []check{
 	{"unknown_method", checkUnknownMethod},
 	{"metadata", checkMetadata},
 	{"gzip", checkGzip},
+	{"gzip_1mib", checkGzip1MiB},
 	{"oneway", checkOneway},
 	{"heartbeat", checkHeartbeat},
 	{"concurrent", checkConcurrent},
@@ -528,6 +529,36 @@ func checkGzip(cfg *config) error {
 	}
 	if n := cnt.conns.Load(); n != 1 {
 		return fmt.Errorf("%d connections made, want 1", n)
+	}
+	return nil
+}
+
+// checkGzip1MiB echoes 1 MiB with gzip both ways on one connection: the interop matrix's large
+// compressed payload (a frame far larger than any transport's packet or buffer).
+func checkGzip1MiB(cfg *config) error {
+	cnt := &counter{}
+	opt := cfg.option(protocol.SerializeNone)
+	opt.CompressType = protocol.Gzip
+	xc := cfg.xclient("Arith", opt, cnt)
+	defer xc.Close()
+	payload := bytes.Repeat([]byte("rpcx-python-"), 1<<20/12+1)[:1<<20]
+	for i := range payload {
+		if i%97 == 0 {
+			payload[i] = byte(i >> 8) // not all one pattern, so it still compresses but not to nothing
+		}
+	}
+	got, err := echo(xc, payload, nil, nil)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, payload) {
+		return fmt.Errorf("gzip echo returned %d bytes, not the %d sent", len(got), len(payload))
+	}
+	if wr := cnt.written.Load(); wr >= 1<<19 {
+		return fmt.Errorf("request used %d bytes on the wire; the client did not compress", wr)
+	}
+	if rd := cnt.read.Load(); rd >= 1<<19 {
+		return fmt.Errorf("response used %d bytes on the wire; the server did not compress", rd)
 	}
 	return nil
 }
