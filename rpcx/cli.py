@@ -2,6 +2,7 @@
 
     rpcx serve tcp@127.0.0.1:8972 mypkg.arith:Arith                    # serve Arith() until Ctrl-C
     rpcx serve tcp@127.0.0.1:8972 mypkg.arith:Arith --gateway          # ... with HTTP invoke and JSON-RPC too
+    rpcx serve tcp@127.0.0.1:8972 mypkg.arith:Arith --gateway --console  # ... and a web page: /_rpcx/console/
     rpcx gateway tcp@127.0.0.1:9981 --registry peer2peer://tcp@127.0.0.1:8972   # HTTP in front of rpcx
     rpcx call tcp@127.0.0.1:8972 Arith.Mul '{"A": 10, "B": 20}'        # JSON in, JSON out
     rpcx call tcp@127.0.0.1:8972 Arith.Mul '{"A": 10, "B": 20}' --codec msgpack --meta k=v
@@ -177,11 +178,13 @@ async def _serve(a: argparse.Namespace) -> int:
             return fail("rpcx serve", f"cannot use certificate {a.cert}", exc)
     server = Server(tls=tls)
     server.register(obj, a.metadata, name=a.name)
+    if a.console and not a.gateway:
+        raise _Usage("--console is served by the gateway: add --gateway")
     if a.gateway:
         from .gateway import enable_gateway
 
         try:
-            enable_gateway(server)
+            enable_gateway(server, console=a.console)
         except ImportError as exc:
             return fail("rpcx serve", "cannot serve the gateway", exc)
     try:
@@ -216,7 +219,7 @@ async def _gateway(a: argparse.Namespace) -> int:
     except ImportError as exc:
         return fail("rpcx gateway", "cannot run the gateway", exc)
     gw = StandaloneGateway(_discovery(a.registry), timeout=a.timeout or None, disable_jsonrpc=a.no_jsonrpc,
-                           cors=CorsOptions.allow_all() if a.cors else None)
+                           cors=CorsOptions.allow_all() if a.cors else None, console=a.console)
     try:
         address = await gw.start(a.address)
     except (OSError, ValueError, RpcxError) as exc:
@@ -257,6 +260,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--gateway", action="store_true",
                    help="also answer HTTP invoke and JSON-RPC 2.0 on the same port, as Go's server does "
                         "(see docs/gateway.md), e.g. curl -H 'X-JSONRPC-2.0: true' ...")
+    v.add_argument("--console", action="store_true",
+                   help="with --gateway: serve the web console at http://ADDRESS/_rpcx/console/ (the services, "
+                        "calls and errors counted, a form to call a method with JSON arguments)")
     c = sub.add_parser("call", help="call Service.Method and print the reply as JSON", formatter_class=_Help,
                        description="Call Service.Method and print the reply as JSON (bytes as base64).")
     c.add_argument("address", help="server address, e.g. tcp@127.0.0.1:8972 or unix@/tmp/rpcx.sock")
@@ -294,6 +300,9 @@ def parser() -> argparse.ArgumentParser:
                         "e.g. --timeout 5")
     w.add_argument("--cors", action="store_true", help="allow every origin (Go's AllowAllCORSOptions)")
     w.add_argument("--no-jsonrpc", action="store_true", help="answer HTTP invoke only")
+    w.add_argument("--console", action="store_true",
+                   help="serve the web console at http://ADDRESS/_rpcx/console/ (the servers and services seen, "
+                        "calls and errors counted per server, a form to call a method with JSON arguments)")
     return p
 
 

@@ -159,14 +159,24 @@ class HttpConnection(asyncio.Protocol):
         h: dict[str, str] = {}
         for name, value in req.headers:
             h.setdefault(canonical(name.decode("latin-1")), value.decode("latin-1"))
+        method = req.method.decode("latin-1")
+        target = req.target.decode("latin-1")
+        console = self.gateway.console
+        if console is not None and console.owns(target):
+            # the console's page and endpoints, whatever the connection speaks otherwise
+            try:
+                answer = await console.serve(self.gateway.handle, method, target, h, bytes(self._body), self.peer)
+            except Exception as exc:  # noqa: BLE001 - as below: answered, the connection carries on
+                log.exception("console request from %s failed", self.peer)
+                answer = Answer(500, {"Content-Type": "text/plain; charset=utf-8"}, f"{exc}\n".encode())
+            self._finish(answer, method)
+            return
         if self.kind is None:
             self.kind = self.gateway.choose(h)
             if self.kind is None:
                 log.info("closing HTTP connection from %s: no gateway protocol takes it", self.peer)
                 self._close()
                 return
-        method = req.method.decode("latin-1")
-        target = req.target.decode("latin-1")
         handle = self.gateway.handle
         cors = self.gateway.cors
         try:
@@ -183,6 +193,10 @@ class HttpConnection(asyncio.Protocol):
         else:
             if cors is not None and not cors.is_preflight(method, h):
                 answer.headers = {**cors.actual(method, h), **answer.headers}
+        self._finish(answer, method)
+
+    def _finish(self, answer: Answer, method: str) -> None:
+        """Write the answer, then go on with the next request (or wait for the peer to read)."""
         self._send(answer, head=(method == "HEAD"))
         self._body = bytearray()
         self._request = None

@@ -26,17 +26,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as _ssl
+import time
 from typing import Any, Optional
 
 from ..client.discovery import ServiceDiscovery
 from ..client.options import FailMode, Option, SelectMode
 from ..client.xclient import XClient
-from ..protocol.constants import SERVER_TIMEOUT
+from ..client.selector import Outcome
+from ..protocol.constants import SERVER_TIMEOUT, MessageStatusType
 from ..protocol.decoder import DEFAULT_MAX_MESSAGE_LENGTH
 from ..protocol.message import Message, make_response
 from ..server.dispatch import Handled, error_text
 from ..transport.base import Listener, listen, parse_address, tls_for
 from . import Gateway
+from .console import Console
 from .cors import CorsOptions
 from .http import HttpConnection
 
@@ -59,6 +62,35 @@ class _Connection(HttpConnection):
         super().connection_lost(exc)
 
 
+class _ServerWatch:
+    """A client plugin on each XClient of a gateway with a console: counts every attempt per
+    server (an error reply counts as an error) and which servers have a connection open."""
+
+    def __init__(self, console: Console, connected: dict[str, int]) -> None:
+        self.console = console
+        self.connected = connected
+        self.started: dict[tuple[int, str], float] = {}
+
+    def pre_call(self, call: Any, key: str) -> None:
+        self.started[id(call), key] = time.perf_counter()
+
+    def post_call(self, call: Any, key: str, outcome: Outcome, value: Any) -> None:
+        start = self.started.pop((id(call), key), None)
+        seconds = time.perf_counter() - start if start is not None else 0.0
+        ok = outcome is Outcome.SUCCESS and not (isinstance(value, Message) and value.status == MessageStatusType.ERROR)
+        self.console.count_server(key, ok, seconds)
+
+    def client_connected(self, key: str, client: Any) -> None:
+        self.connected[key] = self.connected.get(key, 0) + 1
+
+    def client_connection_close(self, key: str, client: Any) -> None:
+        n = self.connected.get(key, 0) - 1
+        if n > 0:
+            self.connected[key] = n
+        else:
+            self.connected.pop(key, None)
+
+
 class StandaloneGateway:
     """An HTTP server that forwards HTTP invoke and JSON-RPC calls to the rpcx servers of
     ``discovery`` (see the module docstring). Defaults are rpcx-gateway's: failover, round robin."""
@@ -76,6 +108,7 @@ class StandaloneGateway:
         max_body: int = DEFAULT_MAX_MESSAGE_LENGTH,
         frame_timeout: Optional[float] = 30.0,
         tls: Optional[_ssl.SSLContext] = None,
+        console: bool = False,
     ) -> None:
         self.discovery = discovery
         self.fail_mode = fail_mode
@@ -83,11 +116,15 @@ class StandaloneGateway:
         self.option = option
         self.timeout = timeout
         self.tls = tls
+        #: the web console (``console=True``): the servers and services seen, counted per server
+        self.console = Console(self.describe) if console else None
         self.gateway = Gateway(self.handle, http_invoke=True, jsonrpc=not disable_jsonrpc, cors=cors,
-                               max_body=max_body, frame_timeout=frame_timeout)
+                               max_body=max_body, frame_timeout=frame_timeout, console=self.console)
         self.xclients: dict[str, XClient] = {}
         self.listeners: list[Listener] = []
         self._connections: set[_Connection] = set()
+        #: server key -> connections open to it (over all XClients), for the console's state
+        self._connected: dict[str, int] = {}
         self._closed = False
 
     def _xclient(self, service_path: str) -> XClient:
@@ -95,7 +132,33 @@ class StandaloneGateway:
         if xc is None:
             xc = self.xclients[service_path] = XClient(
                 service_path, self.fail_mode, self.select_mode, self.discovery.clone(service_path), self.option)
+            if self.console is not None:
+                xc.plugins.add(_ServerWatch(self.console, self._connected))
         return xc
+
+    def describe(self) -> dict[str, Any]:
+        """What the console lists: the discovery's servers and every service path routed so far,
+        with each server's state (``connected``, ``idle``: not dialled or closed, ``held out``
+        after a refused dial, ``breaker open``/``half-open``)."""
+        servers: dict[str, dict[str, Any]] = {}
+        for pair in self.discovery.get_services():
+            servers[pair.key] = {"address": pair.key, "metadata": pair.value, "services": []}
+        services = []
+        for path, xc in sorted(self.xclients.items()):
+            held = xc.held_out
+            breakers = xc.breaker_state()
+            for key, meta in xc.servers.items():
+                srv = servers.setdefault(key, {"address": key, "metadata": meta, "services": []})
+                srv["services"].append(path)
+                state = breakers.get(key)
+                if key in held:
+                    srv["state"] = "held out"
+                elif state is not None and state.name != "CLOSED":
+                    srv["state"] = "breaker " + state.name.lower().replace("_", "-")
+            services.append({"name": path, "methods": [], "metadata": "", "servers": sorted(xc.servers)})
+        for key, srv in servers.items():
+            srv.setdefault("state", "connected" if self._connected.get(key) else "idle")
+        return {"kind": "gateway", "services": services, "servers": list(servers.values())}
 
     def _timeout(self, req: Message) -> Optional[float]:
         """The gateway's timeout, or the caller's ``__ServerTimeout`` (ms) if that is sooner."""
