@@ -71,11 +71,13 @@ class Counter:
     seconds: float = 0.0
 
     def add(self, ok: bool, seconds: float) -> None:
+        """Count one call that took ``seconds`` (an error unless ``ok``)."""
         self.calls += 1
         self.errors += not ok
         self.seconds += seconds
 
     def as_json(self) -> dict[str, Any]:
+        """``{"calls", "errors", "mean_ms"}`` for the page."""
         mean = self.seconds / self.calls * 1000 if self.calls else 0.0
         return {"calls": self.calls, "errors": self.errors, "mean_ms": round(mean, 3)}
 
@@ -105,6 +107,7 @@ class Console:
 
     # -- counting -----------------------------------------------------------------------------
     def count(self, service: str, method: str, ok: bool, seconds: float) -> None:
+        """Count one call of ``service.method``."""
         key = (service, method)
         counter = self.methods.get(key)
         if counter is None:
@@ -112,6 +115,7 @@ class Console:
         counter.add(ok, seconds)
 
     def count_server(self, address: str, ok: bool, seconds: float) -> None:
+        """Count one attempt on the server at ``address`` (the standalone gateway's XClients)."""
         counter = self.servers.get(address)
         if counter is None:
             counter = self.servers[address] = Counter()
