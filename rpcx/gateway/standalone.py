@@ -179,6 +179,9 @@ class StandaloneGateway:
             return Handled(make_response(req, b"", None, "rpcx: gateway is shutting down"))
         try:
             reply = await self._xclient(req.service_path).send_raw(req, timeout=self._timeout(req))
+            if req.oneway:
+                # written, not answered (Go's SendRaw returns at once for oneway): an empty success
+                reply = make_response(req, b"", None)
         except Exception as exc:  # noqa: BLE001 - no server, dial or connection error, timeout: an answer
             log.info("gateway call %s.%s from %s failed: %s", req.service_path, req.service_method, peer, exc)
             reply = make_response(req, b"", None, error_text(exc))
