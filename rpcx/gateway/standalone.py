@@ -41,25 +41,10 @@ from ..transport.base import Listener, listen, parse_address, tls_for
 from . import Gateway
 from .console import Console
 from .cors import CorsOptions
-from .http import HttpConnection
 
 __all__ = ["StandaloneGateway"]
 
 log = logging.getLogger("rpcx.gateway")
-
-
-class _Connection(HttpConnection):
-    def __init__(self, owner: "StandaloneGateway") -> None:
-        super().__init__(None, owner.gateway)
-        self._owner = owner
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        self._owner._connections.add(self)
-
-    def connection_lost(self, exc: Optional[Exception]) -> None:
-        self._owner._connections.discard(self)
-        super().connection_lost(exc)
 
 
 class _ServerWatch:
@@ -109,6 +94,7 @@ class StandaloneGateway:
         frame_timeout: Optional[float] = 30.0,
         tls: Optional[_ssl.SSLContext] = None,
         console: bool = False,
+        parser: str = "auto",
     ) -> None:
         self.discovery = discovery
         self.fail_mode = fail_mode
@@ -119,10 +105,12 @@ class StandaloneGateway:
         #: the web console (``console=True``): the servers and services seen, counted per server
         self.console = Console(self.describe) if console else None
         self.gateway = Gateway(self.handle, http_invoke=True, jsonrpc=not disable_jsonrpc, cors=cors,
-                               max_body=max_body, frame_timeout=frame_timeout, console=self.console)
+                               max_body=max_body, frame_timeout=frame_timeout, console=self.console,
+                               parser=parser)
         self.xclients: dict[str, XClient] = {}
         self.listeners: list[Listener] = []
-        self._connections: set[_Connection] = set()
+        self._connections: set[Any] = set()
+        self.gateway.connections = self._connections
         #: server key -> connections open to it (over all XClients), for the console's state
         self._connected: dict[str, int] = {}
         self._closed = False
@@ -190,7 +178,7 @@ class StandaloneGateway:
     async def start(self, address: str) -> str:
         """Listen on ``address`` (an rpcx key, e.g. ``tcp@127.0.0.1:9981``); return the bound key."""
         addr = parse_address(address)
-        listener = await listen(addr, lambda: _Connection(self), ssl=tls_for(addr.network, self.tls))
+        listener = await listen(addr, self.gateway.protocol, ssl=tls_for(addr.network, self.tls))
         self.listeners.append(listener)
         log.info("gateway serving %s", listener.address)
         return listener.address
