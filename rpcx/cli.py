@@ -326,8 +326,12 @@ async def _until_signalled() -> None:
 
 
 async def _list(a: argparse.Namespace) -> int:
+    import logging
+
     from .registry import RegistryError, backend_for, join_key
 
+    # the client libraries log their retries as warnings; the one line below says what failed
+    logging.getLogger("kazoo").setLevel(logging.CRITICAL)
     try:
         backend = backend_for(a.registry, connect_timeout=a.timeout)
     except ValueError as exc:

@@ -35,7 +35,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from ..protocol.constants import AUTH_KEY, SERVICE_ERROR, MessageStatusType, MessageType, SerializeType
 from ..protocol.message import Message
@@ -258,7 +258,3 @@ def _json_error(status: int, why: str) -> Answer:
 def _not_allowed(allow: str) -> Answer:
     return Answer(405, {"Allow": allow, "Content-Type": "text/plain; charset=utf-8"}, b"Method Not Allowed\n")
 
-
-def optional(console: Optional[Console], handle: Handle) -> Handle:
-    """``handle``, counted by ``console`` when there is one (no cost without a console)."""
-    return console.counting(handle) if console is not None else handle
