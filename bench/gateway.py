@@ -5,6 +5,8 @@ next to Go rpcx's same-port gateway, under one Go HTTP load client (bench/go/htt
 
 Each (server, protocol, concurrency) cell starts the server as a subprocess on a free loopback
 port, runs httpload (bounded: at most 200000 calls or --seconds), and stops the server by PID.
+Besides calls/s and latency it prints the server's CPU time per call (from /proc), which a machine
+shared with other work distorts less than calls/s (for the standalone gateway: the gateway process's own).
 The Go server is tests/interop/goserver (built by tests/interop/build.sh into RPCX_INTEROP_BIN);
 httpload is built into ~/.cache/rpcx-python/bench-bin-gateway. Prints a markdown table.
 """
@@ -19,6 +21,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -52,38 +55,68 @@ def stop(proc: subprocess.Popen[str]) -> None:
             proc.wait()
 
 
+#: httpload's default warm-up calls per connection
+WARM = 200
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (/proc; Linux): the cost per call that a
+    machine shared with other work does not distort as much as calls/s."""
+    fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--conc", default="1,16,64")
+    p.add_argument("--only", default="", help="run only the servers whose name contains this, e.g. --only Python")
     a = p.parse_args()
     subprocess.run(["sh", str(ROOT / "tests" / "interop" / "build.sh")], check=True, capture_output=True)
     BENCH_BIN.mkdir(parents=True, exist_ok=True)
     subprocess.run(["go", "build", "-o", str(BENCH_BIN / "httpload"), "./httpload"], cwd=HERE / "go", check=True)
-    servers = {
-        "Go rpcx v1.9.4": lambda: [str(INTEROP_BIN / "goserver"), "tcp@127.0.0.1:0"],
-        "Python": lambda: [sys.executable, str(ROOT / "examples" / "arith" / "server.py"),
-                           f"tcp@127.0.0.1:{free_port()}", "--gateway"],
+    py_server = [sys.executable, str(ROOT / "examples" / "arith" / "server.py")]
+    # each entry: the commands to start, in order; each gets the address of the one before (the
+    # standalone gateway is pointed at its server); the load goes to the last
+    servers: dict[str, list[Callable[[str], list[str]]]] = {
+        "Go rpcx v1.9.4": [lambda _: [str(INTEROP_BIN / "goserver"), "tcp@127.0.0.1:0"]],
+        "Python, httptools": [lambda _: py_server + [f"tcp@127.0.0.1:{free_port()}", "--gateway", "--http-parser",
+                                                     "httptools"]],
+        "Python, h11": [lambda _: py_server + [f"tcp@127.0.0.1:{free_port()}", "--gateway", "--http-parser", "h11"]],
+        # rpcx gateway (httptools) in front of the Python server: what the standalone hop adds
+        "Python standalone gateway -> Python server": [
+            lambda _: py_server + [f"tcp@127.0.0.1:{free_port()}"],
+            lambda server: [sys.executable, "-m", "rpcx", "gateway", "tcp@127.0.0.1:0", "--registry",
+                            f"peer2peer://{server}"]],
     }
-    print("| server | protocol | concurrency | calls/s | p50 µs | p99 µs | errors |")
-    print("|---|---|---|---|---|---|---|")
-    for name, cmd in servers.items():
+    print("| server | protocol | concurrency | calls/s | p50 µs | p99 µs | errors | server CPU µs/call |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, cmds in servers.items():
+        if a.only and a.only not in name:
+            continue
         for mode in ("invoke", "jsonrpc"):
             for conc in (int(c) for c in a.conc.split(",")):
-                proc, address = start(cmd())
+                procs, address = [], ""
+                for cmd in cmds:
+                    proc, address = start(cmd(address))
+                    procs.append(proc)
+                cpu0 = cpu_seconds(proc.pid)
                 try:
                     url = "http://" + address.partition("@")[2] + "/"
                     out = subprocess.run(
                         [str(BENCH_BIN / "httpload"), "-url", url, "-mode", mode, "-c", str(conc), "-n", "200000",
                          "-d", f"{a.seconds}s"], capture_output=True, text=True, timeout=a.seconds + 120)
+                    cpu = cpu_seconds(proc.pid) - cpu0
                 finally:
-                    stop(proc)
+                    for proc in reversed(procs):
+                        stop(proc)
                 if out.returncode != 0:
                     print(f"| {name} | {mode} | {conc} | failed: {out.stderr.strip()} | | | |")
                     continue
                 r = json.loads(out.stdout)
+                served = r["calls"] + WARM * conc  # httpload's warm-up calls are served too
                 print(f"| {name} | {mode} | {conc} | {r['calls_per_s']:.0f} | {r['p50_us']} | {r['p99_us']} |"
-                      f" {r['errors']} |", flush=True)
+                      f" {r['errors']} | {cpu / served * 1e6:.0f} |", flush=True)
     return 0
 
 

@@ -1,21 +1,26 @@
-"""Command line (layer: tools): serve objects, call a service, ping a server, decode a frame, run a gateway.
+"""Command line (layer: tools): serve objects, call a service, ping a server, decode a frame, run a
+gateway, dump the calls in a capture or between a client and a server, list a registry's services.
 
     rpcx serve tcp@127.0.0.1:8972 mypkg.arith:Arith                    # serve Arith() until Ctrl-C
     rpcx serve tcp@127.0.0.1:8972 mypkg.arith:Arith --gateway          # ... with HTTP invoke and JSON-RPC too
+    rpcx serve tcp@127.0.0.1:8972 mypkg.arith:Arith --gateway --console  # ... and a web page: /_rpcx/console/
     rpcx gateway tcp@127.0.0.1:9981 --registry peer2peer://tcp@127.0.0.1:8972   # HTTP in front of rpcx
     rpcx call tcp@127.0.0.1:8972 Arith.Mul '{"A": 10, "B": 20}'        # JSON in, JSON out
     rpcx call tcp@127.0.0.1:8972 Arith.Mul '{"A": 10, "B": 20}' --codec msgpack --meta k=v
     rpcx call tcp@127.0.0.1:8972 Arith.Echo aGVsbG8= --codec raw        # bytes in and out as base64
     rpcx ping tcp@127.0.0.1:8972 --count 3                             # heartbeat round trips
     rpcx decode 0800003000000000...                                     # explain a frame in hex
+    rpcx dump capture.pcap --port 8972                                 # the calls in a tcpdump capture
+    rpcx dump --listen 127.0.0.1:9000 --upstream 127.0.0.1:8972        # ... or live, between client and server
+    rpcx list --registry redis://127.0.0.1:6379                        # services and servers in a registry
 
 One text form for everything it prints: the reply as JSON, with bytes as base64 strings (as Go's
 ``encoding/json`` writes ``[]byte``) and times as RFC 3339 in every codec; response metadata as a
 JSON object; durations as people read them (``500 ms``, ``1.5 s``).
 
 Errors are one line on stderr, without a traceback (:mod:`rpcx.oneline`): exit status 1 when the
-command ran and failed (cannot listen, cannot reach the server, the call failed), 2 when the
-command line is wrong.
+command ran and failed (cannot listen, cannot reach the server, the call failed, no rpcx frame in
+a capture), 2 when the command line is wrong.
 """
 
 from __future__ import annotations
@@ -177,11 +182,13 @@ async def _serve(a: argparse.Namespace) -> int:
             return fail("rpcx serve", f"cannot use certificate {a.cert}", exc)
     server = Server(tls=tls)
     server.register(obj, a.metadata, name=a.name)
+    if a.console and not a.gateway:
+        raise _Usage("--console is served by the gateway: add --gateway")
     if a.gateway:
         from .gateway import enable_gateway
 
         try:
-            enable_gateway(server)
+            enable_gateway(server, console=a.console)
         except ImportError as exc:
             return fail("rpcx serve", "cannot serve the gateway", exc)
     try:
@@ -216,7 +223,7 @@ async def _gateway(a: argparse.Namespace) -> int:
     except ImportError as exc:
         return fail("rpcx gateway", "cannot run the gateway", exc)
     gw = StandaloneGateway(_discovery(a.registry), timeout=a.timeout or None, disable_jsonrpc=a.no_jsonrpc,
-                           cors=CorsOptions.allow_all() if a.cors else None)
+                           cors=CorsOptions.allow_all() if a.cors else None, console=a.console)
     try:
         address = await gw.start(a.address)
     except (OSError, ValueError, RpcxError) as exc:
@@ -236,6 +243,130 @@ async def _gateway(a: argparse.Namespace) -> int:
     return 0
 
 
+def _endpoint(text: str, option: str) -> tuple[str, int]:
+    from .transport.tcp import split_host_port
+
+    try:
+        return split_host_port(text.partition("@")[2] if "@" in text else text)
+    except ValueError:
+        raise _Usage(f"{option} is HOST:PORT, e.g. {option} 127.0.0.1:9000, got {text!r}") from None
+
+
+def _check_dump(a: argparse.Namespace) -> None:
+    if a.capture and a.listen:
+        raise _Usage("give a capture file or --listen/--upstream, not both")
+    if not a.capture and not a.listen:
+        raise _Usage("give a capture file (rpcx dump capture.pcap) or --listen HOST:PORT --upstream HOST:PORT")
+    if a.listen and not a.upstream:
+        raise _Usage("--listen needs --upstream, the server to relay to, e.g. --upstream 127.0.0.1:8972")
+    if a.upstream and not a.listen:
+        raise _Usage("--upstream needs --listen, where clients connect instead, e.g. --listen 127.0.0.1:9000")
+    if a.listen:
+        _endpoint(a.listen, "--listen")
+        _endpoint(a.upstream, "--upstream")
+
+
+def _printer(as_json: bool) -> Any:
+    from .dump import Shown
+
+    def show(s: Shown) -> None:
+        if s.message is None and not as_json:
+            print(s.text(), file=sys.stderr, flush=True)  # notes are not frames: keep stdout parseable
+        else:
+            print(json.dumps(s.as_json(), ensure_ascii=False, default=_json_default) if as_json else s.text(),
+                  flush=True)
+
+    return show
+
+
+def _dump_file(a: argparse.Namespace) -> int:
+    from .dump.pcap import CaptureError
+    from .dump.relay import read_capture
+
+    try:
+        with open(a.capture, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return fail("rpcx dump", f"cannot read {a.capture}", exc)
+    try:
+        n = read_capture(data, _printer(a.json), a.port)
+    except CaptureError as exc:
+        return fail("rpcx dump", a.capture, exc)
+    if n == 0:
+        where = f" on port {a.port}" if a.port is not None else ""
+        print(f"rpcx dump: no rpcx frames in {a.capture}{where} (was it captured on the rpcx port, e.g. "
+              "tcpdump -i lo -w FILE tcp port 8972, from the connection's start?)", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+async def _dump_relay(a: argparse.Namespace) -> int:
+    from .dump.relay import Relay
+
+    relay = Relay(_endpoint(a.listen, "--listen"), _endpoint(a.upstream, "--upstream"), _printer(a.json))
+    try:
+        host, port = await relay.start()
+    except OSError as exc:
+        return fail("rpcx dump", f"cannot listen on {a.listen}", exc)
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    print(f"serving tcp@{shown} (relaying to {a.upstream}; point the client here)", flush=True)
+    await _until_signalled()
+    await relay.aclose()
+    return 0
+
+
+async def _until_signalled() -> None:
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _list(a: argparse.Namespace) -> int:
+    import logging
+
+    from .registry import RegistryError, backend_for, join_key
+
+    # the client libraries log their retries as warnings; the one line below says what failed
+    logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+    try:
+        backend = backend_for(a.registry, connect_timeout=a.timeout)
+    except ValueError as exc:
+        raise _Usage(str(exc)) from None
+    except RegistryError as exc:
+        if "unknown registry scheme" in str(exc):
+            raise _Usage(str(exc)) from None
+        return fail("rpcx list", f"cannot use {a.registry}", exc)
+    try:
+        await asyncio.wait_for(backend.connect(), a.timeout)
+        names = [p.key for p in await asyncio.wait_for(backend.list(a.base_path), a.timeout)]
+        services = {}
+        for name in names:
+            services[name] = await asyncio.wait_for(backend.list(join_key(a.base_path, name)), a.timeout)
+    except (RegistryError, OSError, asyncio.TimeoutError) as exc:
+        why = exc if str(exc) else RpcxError(f"no answer within {human_duration(a.timeout)}")
+        return fail("rpcx list", f"cannot list {a.base_path} at {a.registry} (is the registry running there?)", why)
+    finally:
+        await backend.close()
+    if a.json:
+        print(json.dumps({name: {p.key: p.value for p in pairs} for name, pairs in services.items()}))
+        return 0
+    if not services:
+        print(f"rpcx list: no services under {a.base_path} at {a.registry} (servers publish with "
+              "--base-path; is it the same?)", file=sys.stderr)
+        return 0
+    for name, pairs in services.items():
+        print(name)
+        for p in pairs:
+            print(f"  {p.key}" + (f"  {p.value}" if p.value else ""))
+        if not pairs:
+            print("  (no servers)")
+    return 0
+
+
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows each option's default, and descriptions as written."""
 
@@ -244,7 +375,8 @@ def parser() -> argparse.ArgumentParser:
     """The ``rpcx`` argument parser (``rpcx --help``, ``rpcx call --help``, ...)."""
     p = Parser(prog="rpcx", description="rpcx for Python: a command line.\n\n" + (__doc__ or "").split("\n\n")[1],
                formatter_class=_Help)
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="{serve,call,ping,decode,gateway}", parser_class=Parser)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{serve,call,ping,decode,gateway,dump,list}",
+                           parser_class=Parser)
     v = sub.add_parser("serve", help="serve a Python object's methods until Ctrl-C", formatter_class=_Help,
                        description="Register module:attribute (a class is instantiated) and serve it; prints "
                                    "'serving ADDRESS' once it accepts calls; SIGINT/SIGTERM finish calls in flight.")
@@ -257,6 +389,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--gateway", action="store_true",
                    help="also answer HTTP invoke and JSON-RPC 2.0 on the same port, as Go's server does "
                         "(see docs/gateway.md), e.g. curl -H 'X-JSONRPC-2.0: true' ...")
+    v.add_argument("--console", action="store_true",
+                   help="with --gateway: serve the web console at http://ADDRESS/_rpcx/console/ (the services, "
+                        "calls and errors counted, a form to call a method with JSON arguments)")
     c = sub.add_parser("call", help="call Service.Method and print the reply as JSON", formatter_class=_Help,
                        description="Call Service.Method and print the reply as JSON (bytes as base64).")
     c.add_argument("address", help="server address, e.g. tcp@127.0.0.1:8972 or unix@/tmp/rpcx.sock")
@@ -294,6 +429,44 @@ def parser() -> argparse.ArgumentParser:
                         "e.g. --timeout 5")
     w.add_argument("--cors", action="store_true", help="allow every origin (Go's AllowAllCORSOptions)")
     w.add_argument("--no-jsonrpc", action="store_true", help="answer HTTP invoke only")
+    w.add_argument("--console", action="store_true",
+                   help="serve the web console at http://ADDRESS/_rpcx/console/ (the servers and services seen, "
+                        "calls and errors counted per server, a form to call a method with JSON arguments)")
+    u = sub.add_parser("dump", help="show the rpcx calls in a capture file or between a client and a server",
+                       formatter_class=_Help,
+                       description="Show each rpcx frame (service, method, seq, metadata, payload decoded by its "
+                                   "codec; bytes as base64) read from a pcap/pcapng capture, or seen while relaying "
+                                   "between a client and a server (what Go's rpcxdump does). One line per frame on "
+                                   "stdout (--json: one JSON object per line); notes about connections that are not "
+                                   "rpcx go to stderr.\n\n"
+                                   "  tcpdump -i lo -w calls.pcap tcp port 8972     # capture, then\n"
+                                   "  rpcx dump calls.pcap --port 8972\n"
+                                   "  rpcx dump --listen 127.0.0.1:9000 --upstream 127.0.0.1:8972\n"
+                                   "  rpcx call tcp@127.0.0.1:9000 Arith.Mul '{\"A\": 10, \"B\": 20}'   # via the relay\n\n"
+                                   "Exit status: 0 done (the relay: stopped by Ctrl-C or SIGTERM), 1 the file cannot "
+                                   "be read, is not a capture or holds no rpcx frame, 2 the command line is wrong.")
+    u.add_argument("capture", nargs="?", help="a pcap or pcapng file, e.g. calls.pcap")
+    u.add_argument("--port", type=int, help="only connections to or from this TCP port (None: every connection "
+                                             "that speaks rpcx), e.g. --port 8972")
+    u.add_argument("--listen", metavar="HOST:PORT", help="relay mode: where clients connect, e.g. 127.0.0.1:9000")
+    u.add_argument("--upstream", metavar="HOST:PORT", help="relay mode: the real server, e.g. 127.0.0.1:8972")
+    u.add_argument("--json", action="store_true", help="one JSON object per frame, for scripts")
+    li = sub.add_parser("list", help="list the services and servers in a registry", formatter_class=_Help,
+                        description="List the services published in a registry and each one's servers "
+                                    "(address and metadata), as rpcx servers publish them (Go's key layout "
+                                    "BASE/Service/network@host:port).\n\n"
+                                    "  rpcx list --registry redis://127.0.0.1:6379\n"
+                                    "  rpcx list --registry etcd://127.0.0.1:2379 --base-path /rpcx_test --json\n\n"
+                                    "Exit status: 0 listed (nothing under the base path is not an error: stderr says "
+                                    "so), 1 the registry cannot be reached, 2 the command line is wrong.")
+    li.add_argument("--registry", required=True,
+                    help="the registry URL: redis://, etcd://, zookeeper:// or consul:// HOST:PORT, "
+                         "e.g. --registry zookeeper://127.0.0.1:2181")
+    li.add_argument("--base-path", default="/rpcx", help="the servers' base path, e.g. --base-path /rpcx_test")
+    li.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                    help="how long to wait for the registry, e.g. --timeout 1")
+    li.add_argument("--json", action="store_true",
+                    help='print {"Service": {"tcp@host:port": "metadata"}} for scripts')
     return p
 
 
@@ -309,6 +482,11 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_call(a))
         if a.cmd == "serve":
             return asyncio.run(_serve(a))
+        if a.cmd == "dump":
+            _check_dump(a)
+            return _dump_file(a) if a.capture else asyncio.run(_dump_relay(a))
+        if a.cmd == "list":
+            return asyncio.run(_list(a))
         if a.cmd == "gateway":
             _discovery(a.registry)  # a usage mistake is reported as one, before anything listens
             return asyncio.run(_gateway(a))

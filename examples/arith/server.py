@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gateway", action="store_true",
                    help="also answer HTTP invoke and JSON-RPC 2.0 on the same port, as Go's server does (needs h11)")
     p.add_argument("--cors", action="store_true", help="with --gateway: allow every origin (Go's AllowAllCORSOptions)")
+    p.add_argument("--http-parser", default="auto", choices=["auto", "h11", "httptools"],
+                   help="with --gateway: the HTTP/1 parser (auto: httptools when installed)")
     p.add_argument("--registry", help="publish to this registry: redis://h:p, etcd://h:p, zookeeper://h:p or mdns://[iface-ip]")
     p.add_argument("--base-path", default="/rpcx_test", help="the registry base path (default /rpcx_test)")
     p.add_argument("--advertise", help="the address clients dial, when not the bound one (e.g. tcp@10.0.0.5:8972)")
@@ -97,7 +99,7 @@ async def main(argv: list[str] | None = None) -> int:
     if opts.gateway:
         from rpcx.gateway import CorsOptions, enable_gateway
 
-        enable_gateway(server, cors=CorsOptions.allow_all() if opts.cors else None)
+        enable_gateway(server, cors=CorsOptions.allow_all() if opts.cors else None, parser=opts.http_parser)
     try:
         address = await server.start(opts.address)
     except (OSError, ValueError, RpcxError) as exc:

@@ -20,6 +20,7 @@ import asyncio
 import email.utils
 import http
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Optional
 
 import h11
@@ -31,7 +32,7 @@ from .jsonrpc import serve_jsonrpc
 if TYPE_CHECKING:
     from . import Gateway
 
-__all__ = ["HttpConnection", "MAX_HEADER_BYTES", "MAX_PIPELINED_BYTES"]
+__all__ = ["GatewayHttp", "HttpConnection", "MAX_HEADER_BYTES", "MAX_PIPELINED_BYTES"]
 
 log = logging.getLogger("rpcx.gateway")
 
@@ -41,19 +42,18 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_PIPELINED_BYTES = 256 * 1024
 
 
-class HttpConnection(asyncio.Protocol):
-    """The gateway's handler of one HTTP connection (made by :class:`~rpcx.gateway.Gateway`)."""
+class GatewayHttp(asyncio.Protocol):
+    """What every HTTP connection of the gateway does, whichever parser reads its requests: the
+    protocol choice, the console, CORS, HTTP invoke or JSON-RPC, Go's answer headers, the
+    slowloris timer and write flow control. A subclass reads requests, calls :meth:`_serve` with
+    each whole one (one at a time), and writes answers (``_send``, ``_reject``, ``_next_cycle``)."""
 
     def __init__(self, peer: Any, gateway: "Gateway") -> None:
         self.peer = peer
         self.gateway = gateway
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self.transport: Optional[asyncio.Transport] = None
         #: "jsonrpc" or "invoke", chosen by the first request
         self.kind: Optional[str] = None
-        self._request: Optional[h11.Request] = None
-        self._body = bytearray()
-        self._busy = False
         self._task: Optional[asyncio.Task[None]] = None
         self._timer: Optional[asyncio.TimerHandle] = None
         self._reading_paused = False
@@ -69,7 +69,151 @@ class HttpConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         if self.peer is None:
             self.peer = transport.get_extra_info("peername")
+        if self.gateway.connections is not None:
+            self.gateway.connections.add(self)
 
+    def pause_writing(self) -> None:
+        # the ServerConnection also stops reading (its _update_reading); pipelined requests already
+        # buffered must not be answered into a transport buffer that is not draining
+        self._write_blocked = True
+
+    def resume_writing(self) -> None:
+        self._write_blocked = False
+        if self._waiting_to_write and not self._closed:
+            self._waiting_to_write = False
+            self._next_cycle()
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self._closed = True
+        self._cancel_timer()
+        if self.gateway.connections is not None:
+            self.gateway.connections.discard(self)
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    # -- what a parser provides ---------------------------------------------------------------
+    def _send(self, answer: Answer, head: bool = False) -> None:
+        raise NotImplementedError
+
+    def _next_cycle(self) -> None:
+        raise NotImplementedError
+
+    def _done_with_request(self) -> None:
+        """Forget the request just answered."""
+
+    # -- serving ------------------------------------------------------------------------------
+    async def _serve(self, raw_method: bytes, raw_target: bytes, raw_headers: Any, body: bytes) -> None:
+        """Answer one whole request (whichever parser read it), then go on (``_after_answer``)."""
+        h: dict[str, str] = {}
+        for name, value in raw_headers:
+            h.setdefault(canonical(name.decode("latin-1")), value.decode("latin-1"))
+        method = raw_method.decode("latin-1")
+        target = raw_target.decode("latin-1")
+        console = self.gateway.console
+        if console is not None and console.owns(target):
+            # the console's page and endpoints, whatever the connection speaks otherwise
+            try:
+                answer = await console.serve(self.gateway.handle, method, target, h, body, self.peer)
+            except Exception as exc:  # noqa: BLE001 - as below: answered, the connection carries on
+                log.exception("console request from %s failed", self.peer)
+                answer = Answer(500, {"Content-Type": "text/plain; charset=utf-8"}, f"{exc}\n".encode())
+            self._finish(answer, method)
+            return
+        if self.kind is None:
+            self.kind = self.gateway.choose(h)
+            if self.kind is None:
+                log.info("closing HTTP connection from %s: no gateway protocol takes it", self.peer)
+                self._close()
+                return
+        handle = self.gateway.handle
+        cors = self.gateway.cors
+        try:
+            if cors is not None and cors.is_preflight(method, h):
+                # rs/cors answers preflights itself, before the router or JSON-RPC see them
+                answer = Answer(cors.options_success_status, cors.preflight(h))
+            elif self.kind == "jsonrpc":
+                answer = await serve_jsonrpc(handle, h, body, self.peer)
+            else:
+                answer = await invoke(handle, method, target, h, body, self.peer)
+        except Exception as exc:  # noqa: BLE001 - one bad request must not kill the connection silently
+            log.exception("gateway request from %s failed", self.peer)
+            answer = Answer(500, {"Content-Type": "text/plain; charset=utf-8"}, f"{exc}\n".encode())
+        else:
+            if cors is not None and not cors.is_preflight(method, h):
+                answer.headers = {**cors.actual(method, h), **answer.headers}
+        self._finish(answer, method)
+
+    def _finish(self, answer: Answer, method: str) -> None:
+        """Write the answer, then go on with the next request (or wait for the peer to read)."""
+        self._send(answer, head=(method == "HEAD"))
+        self._done_with_request()
+        if self._closed:
+            return
+        if self._write_blocked:
+            self._waiting_to_write = True
+            return
+        self._next_cycle()
+
+    def _fields(self, answer: Answer) -> list[tuple[str, bytes]]:
+        """The answer's header fields as Go's net/http writes them: the handler's headers sorted,
+        then ``Date``, ``Content-Length`` and a sniffed ``Content-Type`` when the handler set none."""
+        headers = [(k, _field_value(v)) for k, v in sorted(answer.headers.items())]
+        headers.append(("Date", _http_date()))
+        if answer.status not in (204, 304):  # net/http sends no length where no body may be
+            headers.append(("Content-Length", str(len(answer.body)).encode()))
+        if answer.body and "Content-Type" not in answer.headers:
+            headers.append(("Content-Type", detect_content_type(answer.body).encode()))
+        return headers
+
+    # -- the slowloris guard ------------------------------------------------------------------
+    def _arm_timer(self) -> None:
+        timeout = self.gateway.frame_timeout
+        if self._timer is None and timeout is not None and not self._closed:
+            self._timer = asyncio.get_running_loop().call_later(timeout, self._timed_out)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        log.info("closing HTTP connection from %s: request not complete after %ss", self.peer,
+                 self.gateway.frame_timeout)
+        self._close()
+
+    def _close(self) -> None:
+        self._cancel_timer()
+        if not self._closed and self.transport is not None:
+            self._closed = True
+            self.transport.close()
+
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def _http_date() -> bytes:
+    """``Date``'s value, made once a second (formatting it per answer is measurable)."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, email.utils.formatdate(now, usegmt=True).encode())
+    return _date_cache[1]
+
+
+class HttpConnection(GatewayHttp):
+    """The gateway's handler of one HTTP connection read with h11, the definition of the gateway's
+    HTTP behaviour (made by :class:`~rpcx.gateway.Gateway`; :mod:`rpcx.gateway.fasthttp` is the same
+    with httptools)."""
+
+    def __init__(self, peer: Any, gateway: "Gateway") -> None:
+        super().__init__(peer, gateway)
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+        self._request: Optional[h11.Request] = None
+        self._body = bytearray()
+        self._busy = False
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         try:
             self.h11.receive_data(data)
@@ -91,24 +235,6 @@ class HttpConnection(asyncio.Protocol):
             self._next()
         return True  # we close once the answer owed is written
 
-    def pause_writing(self) -> None:
-        # the ServerConnection also stops reading (its _update_reading); pipelined requests already
-        # buffered must not be answered into a transport buffer that is not draining
-        self._write_blocked = True
-
-    def resume_writing(self) -> None:
-        self._write_blocked = False
-        if self._waiting_to_write and not self._closed:
-            self._waiting_to_write = False
-            self._next_cycle()
-
-    def connection_lost(self, exc: Optional[Exception]) -> None:
-        self._closed = True
-        self._cancel_timer()
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-
-    # -- reading requests ---------------------------------------------------------------------
     def _next(self) -> None:
         """Take events until a whole request is in (then answer it) or more bytes are needed."""
         while not self._closed:
@@ -156,42 +282,11 @@ class HttpConnection(asyncio.Protocol):
     async def _answer(self) -> None:
         req = self._request
         assert req is not None
-        h: dict[str, str] = {}
-        for name, value in req.headers:
-            h.setdefault(canonical(name.decode("latin-1")), value.decode("latin-1"))
-        if self.kind is None:
-            self.kind = self.gateway.choose(h)
-            if self.kind is None:
-                log.info("closing HTTP connection from %s: no gateway protocol takes it", self.peer)
-                self._close()
-                return
-        method = req.method.decode("latin-1")
-        target = req.target.decode("latin-1")
-        handle = self.gateway.handle
-        cors = self.gateway.cors
-        try:
-            if cors is not None and cors.is_preflight(method, h):
-                # rs/cors answers preflights itself, before the router or JSON-RPC see them
-                answer = Answer(cors.options_success_status, cors.preflight(h))
-            elif self.kind == "jsonrpc":
-                answer = await serve_jsonrpc(handle, h, bytes(self._body), self.peer)
-            else:
-                answer = await invoke(handle, method, target, h, bytes(self._body), self.peer)
-        except Exception as exc:  # noqa: BLE001 - one bad request must not kill the connection silently
-            log.exception("gateway request from %s failed", self.peer)
-            answer = Answer(500, {"Content-Type": "text/plain; charset=utf-8"}, f"{exc}\n".encode())
-        else:
-            if cors is not None and not cors.is_preflight(method, h):
-                answer.headers = {**cors.actual(method, h), **answer.headers}
-        self._send(answer, head=(method == "HEAD"))
+        await self._serve(req.method, req.target, req.headers, bytes(self._body))
+
+    def _done_with_request(self) -> None:
         self._body = bytearray()
         self._request = None
-        if self._closed:
-            return
-        if self._write_blocked:
-            self._waiting_to_write = True
-            return
-        self._next_cycle()
 
     def _next_cycle(self) -> None:
         """The answer is written: go on with the next request (keep-alive), or close."""
@@ -207,16 +302,10 @@ class HttpConnection(asyncio.Protocol):
 
     # -- writing answers ----------------------------------------------------------------------
     def _send(self, answer: Answer, head: bool = False) -> None:
-        """Write ``answer`` as Go's net/http would: the handler's headers sorted, then ``Date``,
-        ``Content-Length`` and a sniffed ``Content-Type`` when the handler set none."""
+        """Write ``answer`` with h11 (header fields from :meth:`_fields`)."""
         if self._closed:
             return
-        headers: list[tuple[str, Any]] = [(k, _field_value(v)) for k, v in sorted(answer.headers.items())]
-        headers.append(("Date", email.utils.formatdate(usegmt=True)))
-        if answer.status not in (204, 304):  # net/http sends no length where no body may be
-            headers.append(("Content-Length", str(len(answer.body))))
-        if answer.body and "Content-Type" not in answer.headers:
-            headers.append(("Content-Type", detect_content_type(answer.body)))
+        headers: list[tuple[str, Any]] = list(self._fields(answer))
         if "Connection" not in answer.headers and h11.MUST_CLOSE in (self.h11.their_state, self.h11.our_state):
             headers.append(("Connection", "close"))
         try:
@@ -242,29 +331,6 @@ class HttpConnection(asyncio.Protocol):
             answer = Answer(status, {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"}, body)
             self._send(answer)
         self._close()
-
-    # -- the slowloris guard ------------------------------------------------------------------
-    def _arm_timer(self) -> None:
-        timeout = self.gateway.frame_timeout
-        if self._timer is None and timeout is not None and not self._closed:
-            self._timer = asyncio.get_running_loop().call_later(timeout, self._timed_out)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _timed_out(self) -> None:
-        self._timer = None
-        log.info("closing HTTP connection from %s: request not complete after %ss", self.peer,
-                 self.gateway.frame_timeout)
-        self._close()
-
-    def _close(self) -> None:
-        self._cancel_timer()
-        if not self._closed and self.transport is not None:
-            self._closed = True
-            self.transport.close()
 
 
 # net/http writes header values with CR and LF replaced by spaces; h11 also refuses the other

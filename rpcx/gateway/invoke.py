@@ -94,6 +94,7 @@ def to_message(h: dict[str, str], body: bytes) -> tuple[Optional[Message], Optio
         metadata[AUTH_KEY] = h["Authorization"]
     msg = Message(
         message_type=MessageType.REQUEST,
+        oneway=bool(h.get(ONEWAY)),  # any value, as Go's h.Get(XOneway) != ""
         serialize_type=serialize,
         seq=seq,
         service_path=h.get(SERVICE_PATH, ""),
@@ -161,5 +162,5 @@ async def invoke(handle: Handle, method: str, target: str, h: dict[str, str], bo
         n, _ = atoi(h[COMPRESS_TYPE])
         if (n or 0) & 0x07:  # Go echoes the request's compress type (the reply is a clone of it)
             wh[COMPRESS_TYPE] = str((n or 0) & 0x07)
-    payload = b"" if h.get(ONEWAY) else bytes(reply.payload)  # Go encodes no reply for oneway
+    payload = b"" if req.oneway else bytes(reply.payload)  # Go encodes no reply for oneway
     return Answer(200, wh, payload)

@@ -26,37 +26,54 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as _ssl
+import time
 from typing import Any, Optional
 
 from ..client.discovery import ServiceDiscovery
 from ..client.options import FailMode, Option, SelectMode
 from ..client.xclient import XClient
-from ..protocol.constants import SERVER_TIMEOUT
+from ..client.selector import Outcome
+from ..protocol.constants import SERVER_TIMEOUT, MessageStatusType
 from ..protocol.decoder import DEFAULT_MAX_MESSAGE_LENGTH
 from ..protocol.message import Message, make_response
 from ..server.dispatch import Handled, error_text
 from ..transport.base import Listener, listen, parse_address, tls_for
 from . import Gateway
+from .console import Console
 from .cors import CorsOptions
-from .http import HttpConnection
 
 __all__ = ["StandaloneGateway"]
 
 log = logging.getLogger("rpcx.gateway")
 
 
-class _Connection(HttpConnection):
-    def __init__(self, owner: "StandaloneGateway") -> None:
-        super().__init__(None, owner.gateway)
-        self._owner = owner
+class _ServerWatch:
+    """A client plugin on each XClient of a gateway with a console: counts every attempt per
+    server (an error reply counts as an error) and which servers have a connection open."""
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        self._owner._connections.add(self)
+    def __init__(self, console: Console, connected: dict[str, int]) -> None:
+        self.console = console
+        self.connected = connected
+        self.started: dict[tuple[int, str], float] = {}
 
-    def connection_lost(self, exc: Optional[Exception]) -> None:
-        self._owner._connections.discard(self)
-        super().connection_lost(exc)
+    def pre_call(self, call: Any, key: str) -> None:
+        self.started[id(call), key] = time.perf_counter()
+
+    def post_call(self, call: Any, key: str, outcome: Outcome, value: Any) -> None:
+        start = self.started.pop((id(call), key), None)
+        seconds = time.perf_counter() - start if start is not None else 0.0
+        ok = outcome is Outcome.SUCCESS and not (isinstance(value, Message) and value.status == MessageStatusType.ERROR)
+        self.console.count_server(key, ok, seconds)
+
+    def client_connected(self, key: str, client: Any) -> None:
+        self.connected[key] = self.connected.get(key, 0) + 1
+
+    def client_connection_close(self, key: str, client: Any) -> None:
+        n = self.connected.get(key, 0) - 1
+        if n > 0:
+            self.connected[key] = n
+        else:
+            self.connected.pop(key, None)
 
 
 class StandaloneGateway:
@@ -76,6 +93,8 @@ class StandaloneGateway:
         max_body: int = DEFAULT_MAX_MESSAGE_LENGTH,
         frame_timeout: Optional[float] = 30.0,
         tls: Optional[_ssl.SSLContext] = None,
+        console: bool = False,
+        parser: str = "auto",
     ) -> None:
         self.discovery = discovery
         self.fail_mode = fail_mode
@@ -83,11 +102,17 @@ class StandaloneGateway:
         self.option = option
         self.timeout = timeout
         self.tls = tls
+        #: the web console (``console=True``): the servers and services seen, counted per server
+        self.console = Console(self.describe) if console else None
         self.gateway = Gateway(self.handle, http_invoke=True, jsonrpc=not disable_jsonrpc, cors=cors,
-                               max_body=max_body, frame_timeout=frame_timeout)
+                               max_body=max_body, frame_timeout=frame_timeout, console=self.console,
+                               parser=parser)
         self.xclients: dict[str, XClient] = {}
         self.listeners: list[Listener] = []
-        self._connections: set[_Connection] = set()
+        self._connections: set[Any] = set()
+        self.gateway.connections = self._connections
+        #: server key -> connections open to it (over all XClients), for the console's state
+        self._connected: dict[str, int] = {}
         self._closed = False
 
     def _xclient(self, service_path: str) -> XClient:
@@ -95,7 +120,33 @@ class StandaloneGateway:
         if xc is None:
             xc = self.xclients[service_path] = XClient(
                 service_path, self.fail_mode, self.select_mode, self.discovery.clone(service_path), self.option)
+            if self.console is not None:
+                xc.plugins.add(_ServerWatch(self.console, self._connected))
         return xc
+
+    def describe(self) -> dict[str, Any]:
+        """What the console lists: the discovery's servers and every service path routed so far,
+        with each server's state (``connected``, ``idle``: not dialled or closed, ``held out``
+        after a refused dial, ``breaker open``/``half-open``)."""
+        servers: dict[str, dict[str, Any]] = {}
+        for pair in self.discovery.get_services():
+            servers[pair.key] = {"address": pair.key, "metadata": pair.value, "services": []}
+        services = []
+        for path, xc in sorted(self.xclients.items()):
+            held = xc.held_out
+            breakers = xc.breaker_state()
+            for key, meta in xc.servers.items():
+                srv = servers.setdefault(key, {"address": key, "metadata": meta, "services": []})
+                srv["services"].append(path)
+                state = breakers.get(key)
+                if key in held:
+                    srv["state"] = "held out"
+                elif state is not None and state.name != "CLOSED":
+                    srv["state"] = "breaker " + state.name.lower().replace("_", "-")
+            services.append({"name": path, "methods": [], "metadata": "", "servers": sorted(xc.servers)})
+        for key, srv in servers.items():
+            srv.setdefault("state", "connected" if self._connected.get(key) else "idle")
+        return {"kind": "gateway", "services": services, "servers": list(servers.values())}
 
     def _timeout(self, req: Message) -> Optional[float]:
         """The gateway's timeout, or the caller's ``__ServerTimeout`` (ms) if that is sooner."""
@@ -116,6 +167,9 @@ class StandaloneGateway:
             return Handled(make_response(req, b"", None, "rpcx: gateway is shutting down"))
         try:
             reply = await self._xclient(req.service_path).send_raw(req, timeout=self._timeout(req))
+            if req.oneway:
+                # written, not answered (Go's SendRaw returns at once for oneway): an empty success
+                reply = make_response(req, b"", None)
         except Exception as exc:  # noqa: BLE001 - no server, dial or connection error, timeout: an answer
             log.info("gateway call %s.%s from %s failed: %s", req.service_path, req.service_method, peer, exc)
             reply = make_response(req, b"", None, error_text(exc))
@@ -124,7 +178,7 @@ class StandaloneGateway:
     async def start(self, address: str) -> str:
         """Listen on ``address`` (an rpcx key, e.g. ``tcp@127.0.0.1:9981``); return the bound key."""
         addr = parse_address(address)
-        listener = await listen(addr, lambda: _Connection(self), ssl=tls_for(addr.network, self.tls))
+        listener = await listen(addr, self.gateway.protocol, ssl=tls_for(addr.network, self.tls))
         self.listeners.append(listener)
         log.info("gateway serving %s", listener.address)
         return listener.address

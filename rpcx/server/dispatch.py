@@ -310,8 +310,13 @@ class Dispatcher:
         """Serve ``req``, a request built from another protocol (the HTTP gateway, JSON-RPC), on
         the one dispatch path, and return its reply instead of writing it to an rpcx connection.
         Plugins, auth, the fast path, the concurrency accounting and every error text are the
-        rpcx path's own. ``req`` should not be oneway (a oneway request gets no reply to return).
+        rpcx path's own; at ``max_concurrent_calls`` it waits for a free slot as an rpcx frame
+        does. A oneway request runs as one (the method sees ``oneway``, no reply is encoded) and is
+        waited for, as Go's gateway does: its reply has an empty payload, the reply metadata and,
+        if it failed, the error.
         """
+        if self._at_capacity():  # type: ignore[attr-defined]
+            await self._wait_for_slot()  # type: ignore[attr-defined]
         loop = asyncio.get_running_loop()
         sink = ReplySink(peer, loop.create_future())
         self._dispatch(sink, req, encode(req, compress=False))  # type: ignore[arg-type]
@@ -388,7 +393,11 @@ class Dispatcher:
             self._fail(conn, req, err, ctx.reply_metadata, plan if called else None)
             return
         if req.oneway:
-            conn.request_done()
+            if type(conn) is ReplySink:
+                # Go's gateway waits for a oneway call and answers with its reply metadata
+                self._respond(conn, req, b"", ctx.reply_metadata)
+            else:
+                conn.request_done()
             return
         try:
             payload = plan.codec.encode(reply)
@@ -475,7 +484,7 @@ class Dispatcher:
             self._failures.failed(f"{req.service_path}.{req.service_method} reply", exc)
             res = make_response(req, b"", None, error)
             data = encode(res)
-        if not req.oneway:
+        if not req.oneway or type(conn) is ReplySink:  # the gateway reports a oneway call's outcome
             conn.write(data)
         for h in plugins.post_write_response:
             h(req, res, error)

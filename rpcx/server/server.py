@@ -7,6 +7,7 @@ lookup, codec, decode, PreCall, the method, PostCall, encode, reply; error texts
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import itertools
 import logging
@@ -118,6 +119,8 @@ class Server(Dispatcher):
         self._inflight = 0
         self._idle: asyncio.Event | None = None
         self._held: set[ServerConnection] = set()
+        #: calls from other protocols (the HTTP gateway) waiting for a slot at max_concurrent_calls
+        self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._releasing = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._push_seq = itertools.count(1)
@@ -415,8 +418,36 @@ class Server(Dispatcher):
         # re-entering it here would recurse once per held frame
         if self._held and not self._releasing and not self._at_capacity():
             self._release_held()
+        if self._slot_waiters and not self._at_capacity():
+            self._wake_slot_waiter()
         if self._inflight == 0 and self._idle is not None:
             self._idle.set()
+
+    async def _wait_for_slot(self) -> None:
+        """Wait until a call may start under ``max_concurrent_calls`` (a call from another
+        protocol: an rpcx frame waits in its connection's backlog instead). Held rpcx frames are
+        released first when a slot frees; then one waiter per slot, in arrival order."""
+        while self._at_capacity():
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._slot_waiters.append(fut)
+            try:
+                await fut
+            except asyncio.CancelledError:
+                if fut.done() and not fut.cancelled():
+                    self._wake_slot_waiter()  # woken, then cancelled: the slot goes to the next one
+                else:
+                    try:
+                        self._slot_waiters.remove(fut)
+                    except ValueError:
+                        pass
+                raise
+
+    def _wake_slot_waiter(self) -> None:
+        while self._slot_waiters:
+            fut = self._slot_waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
 
     def _release_held(self) -> None:
         self._releasing = True

@@ -56,12 +56,14 @@ class Http:
         self.writer.close()
 
 
-@pytest.fixture
-async def gw(server_factory):
+@pytest.fixture(params=["h11", "httptools"])
+async def gw(server_factory, request):
+    """Every gateway test runs on both HTTP parsers: h11 (the definition) and httptools."""
+
     async def make(**options: Any):
         switches = {k: options.pop(k) for k in ("disable_http_gateway", "disable_jsonrpc") if k in options}
         srv, addr = await server_factory(**options)
-        enable_gateway(srv, **switches)
+        enable_gateway(srv, parser=request.param, **switches)
         return srv, addr
 
     return make

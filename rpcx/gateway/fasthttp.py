@@ -1,0 +1,240 @@
+"""The gateway's HTTP/1.1 connections read with httptools (llhttp) and answered with heads written
+directly (layer: gateway; the asyncio adapter of a C parser). Same answers as the h11
+:class:`~rpcx.gateway.http.HttpConnection`, which stays the definition: the gateway tests run on
+both parsers and compare their bytes.
+
+Why: with h11 about 60% of a gateway call's CPU was HTTP parsing and serializing (h11 validates
+every header in Python on both sides); llhttp parses in C and the answer's head is a fixed shape
+(see docs/performance.md).
+
+httptools parses every request in a read at once; whole requests wait in a queue and are answered
+one at a time, in order. Reading pauses while more than
+:data:`~rpcx.gateway.http.MAX_PIPELINED_BYTES` wait. The bounds of the h11 connection apply: the
+head at most :data:`~rpcx.gateway.http.MAX_HEADER_BYTES` (431), the body the gateway's
+``max_body`` (413), a started request must finish within ``frame_timeout``, malformed HTTP is 400
+(a version other than 1.0/1.1: 505), each then closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import http
+import logging
+from typing import TYPE_CHECKING, Any, Optional
+
+import httptools
+
+from .http import MAX_HEADER_BYTES, MAX_PIPELINED_BYTES, GatewayHttp
+from .invoke import Answer
+
+if TYPE_CHECKING:
+    from . import Gateway
+
+__all__ = ["FastHttpConnection"]
+
+log = logging.getLogger("rpcx.gateway")
+
+_REASONS = {s.value: s.phrase.encode() for s in http.HTTPStatus}
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(why)
+        self.status = status
+
+
+class FastHttpConnection(GatewayHttp):
+    """One gateway HTTP connection parsed by httptools (made by :class:`~rpcx.gateway.Gateway`
+    with ``parser="httptools"``)."""
+
+    def __init__(self, peer: Any, gateway: "Gateway") -> None:
+        super().__init__(peer, gateway)
+        self._parser = httptools.HttpRequestParser(self)
+        #: whole requests waiting their turn: (method, target, headers, body, keep-alive, size)
+        self._queue: collections.deque[tuple[bytes, bytes, list[tuple[bytes, bytes]], bytes, bool, int]] = (
+            collections.deque())
+        self._queued_bytes = 0
+        self._busy = False
+        self._keep_alive = True
+        self._eof = False
+        #: the request being read: its target, headers, body and head size
+        self._in_message = False
+        self._in_head = False
+        self._head_bytes = 0
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body = bytearray()
+        self._failed = False
+        self._rejection = (400, "")
+        self._begins = 0
+
+    # -- httptools callbacks (called inside feed_data) ----------------------------------------
+    def on_message_begin(self) -> None:
+        """A request starts: its timer runs until it is whole."""
+        self._begins += 1
+        self._in_message = self._in_head = True
+        self._head_bytes = 0
+        self._url = b""
+        self._headers = []
+        self._body = bytearray()
+        self._arm_timer()
+
+    def on_url(self, url: bytes) -> None:
+        """(Part of) the request target."""
+        self._url += url
+        self._head_bytes += len(url)
+        if self._head_bytes > MAX_HEADER_BYTES:
+            raise _Reject(431, "request headers too large")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """One header field, counted against the head's bound."""
+        self._headers.append((name.lower(), value.strip(b" \t")))
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > MAX_HEADER_BYTES:
+            raise _Reject(431, "request headers too large")
+
+    def on_headers_complete(self) -> None:
+        """The head is in: check the version and the announced body length."""
+        self._in_head = False
+        version = self._parser.get_http_version()
+        if version == "0.9":  # a request line without a version: malformed, as h11 says
+            raise _Reject(400, "no HTTP version in the request line")
+        if version not in ("1.0", "1.1"):
+            raise _Reject(505, f"HTTP/{version} is not supported")
+        if self.max_body:
+            for name, value in self._headers:
+                if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
+                    raise _Reject(413, f"body of {int(value)} bytes over the limit of {self.max_body}")
+
+    def on_body(self, body: bytes) -> None:
+        """Body bytes (de-chunked), counted against ``max_body``."""
+        self._body += body
+        if self.max_body and len(self._body) > self.max_body:
+            raise _Reject(413, f"body over the limit of {self.max_body} bytes")
+
+    def on_message_complete(self) -> None:
+        """The request is whole: it waits its turn in the queue."""
+        self._in_message = False
+        size = self._head_bytes + len(self._body)
+        self._cancel_timer()
+        # h11 (the definition) keeps no HTTP/1.0 connection alive, whatever its headers say
+        keep_alive = self._parser.should_keep_alive() and self._parser.get_http_version() == "1.1"
+        self._queue.append((self._parser.get_method(), self._url, self._headers, bytes(self._body), keep_alive, size))
+        self._queued_bytes += size
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        """Parse what arrived; answer the first whole request if none is being answered."""
+        if self._failed or self._eof:
+            return
+        was_in_head, begins = self._in_head, self._begins
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _Reject):
+                self._fail(cause.status, str(cause))
+            else:
+                self._fail(400, str(exc))
+            return
+        except httptools.HttpParserUpgrade:
+            # an Upgrade or CONNECT: answered as a request (Go's gateway does not upgrade), then closed
+            self._keep_alive = False
+        except httptools.HttpParserError as exc:
+            text = str(exc)
+            self._fail(505 if "version" in text.lower() else 400, text)
+            return
+        if self._in_head and was_in_head and begins == self._begins:
+            # the whole read was more of a head that has not ended (llhttp keeps its pieces, and
+            # calls back only per whole header): bound it here too
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEADER_BYTES:
+                self._fail(431, "request headers too large")
+                return
+        if self._queued_bytes > MAX_PIPELINED_BYTES and not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        if not self._busy:
+            self._next()
+
+    def eof_received(self) -> bool:
+        """The client sent all it will: answer what is queued, then close."""
+        self._eof = True
+        if not self._busy and not self._queue:
+            self._close()
+        return True  # we close once the answers owed are written
+
+    # -- requests, one at a time --------------------------------------------------------------
+    def _next(self) -> None:
+        if self._closed or self._busy:
+            return
+        if not self._queue:
+            if self._failed:
+                self._reject_now()
+            elif self._eof:
+                self._close()
+            # else idle between requests (no timer: Go's http.Server keeps the connection)
+            return
+        method, target, headers, body, keep_alive, size = self._queue.popleft()
+        self._queued_bytes -= size
+        if not keep_alive:
+            self._keep_alive = False
+        self._busy = True
+        self._task = asyncio.get_running_loop().create_task(self._serve(method, target, headers, body))
+
+    def _next_cycle(self) -> None:
+        """The answer is written: the next request, or close."""
+        self._busy = False
+        if not self._keep_alive:
+            self._close()
+            return
+        if self._reading_paused and self._queued_bytes <= MAX_PIPELINED_BYTES and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        self._next()
+
+    # -- writing answers ----------------------------------------------------------------------
+    def _send(self, answer: Answer, head: bool = False) -> None:
+        """Write ``answer``'s status line, fields and body as h11 would have."""
+        if self._closed:
+            return
+        fields = self._fields(answer)
+        if "Connection" not in answer.headers and not self._keep_alive_now():
+            fields.append(("Connection", b"close"))
+        parts = [b"HTTP/1.1 %d %s\r\n" % (answer.status, _REASONS.get(answer.status, b""))]
+        for name, value in fields:
+            parts.append(name.encode("latin-1") + b": " + value + b"\r\n")
+        parts.append(b"\r\n")
+        if answer.body and not head:
+            parts.append(answer.body)
+        self.transport.write(b"".join(parts))  # type: ignore[union-attr]
+        if answer.headers.get("Connection") == "close":
+            self._keep_alive = False
+
+    def _keep_alive_now(self) -> bool:
+        return self._keep_alive
+
+    def _fail(self, status: int, why: str) -> None:
+        """A request that cannot be served: answered (after those before it) and closed."""
+        log.info("closing HTTP connection from %s: %s", self.peer, why)
+        self._failed = True
+        self._in_message = False
+        self._rejection = (status, why)
+        if not self._busy:
+            self._reject_now()
+
+    def _reject_now(self) -> None:
+        status, _ = self._rejection
+        if self._queue:  # whole requests before the bad one are answered first
+            self._next()
+            return
+        body = f"{status} {http.HTTPStatus(status).phrase}\n".encode()
+        self._send(Answer(status, {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"}, body))
+        self._close()
+
+    def _done_with_request(self) -> None:
+        if self._failed and not self._queue and not self._closed:
+            # the answer owed before the rejection is written: now the rejection
+            self._busy = False
+            self._reject_now()
