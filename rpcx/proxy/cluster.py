@@ -1,0 +1,128 @@
+"""An upstream cluster: its servers (from any discovery) and the proxy's connections to them
+(layer: proxy, asyncio adapter).
+
+The servers come from a :class:`~rpcx.client.discovery.ServiceDiscovery`: a static list
+(``MultipleServersDiscovery``) or any registry's discovery, watched for changes. One is picked per
+call by smooth weighted round robin on each server's ``weight`` metadata (the client's
+:class:`~rpcx.client.weighted.WeightedRoundRobinSelector`).
+
+Calls from every client share ``connections_per_server`` connections to each server, used in turn
+(the multiplexing: thousands of clients, a few upstream connections). A route with
+``pin_upstream`` instead gets a connection of its own per client connection and server, closed
+with the client, so that a server's pushes on it can go to that one client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as _ssl
+from typing import Any
+
+from ..client.discovery import KVPair, ServiceDiscovery
+from ..client.selector import Call, filter_servers
+from ..client.weighted import WeightedRoundRobinSelector
+from ..protocol.decoder import Limits
+from .upstream import UpstreamConnection, UpstreamEvents
+
+__all__ = ["Cluster"]
+
+log = logging.getLogger("rpcx.proxy")
+
+_ANY_CALL = Call("", "")
+
+
+class Cluster:
+    """Servers and connections; see the module docstring.
+
+    >>> from rpcx.client.discovery import MultipleServersDiscovery, KVPair
+    >>> c = Cluster("arith", MultipleServersDiscovery([KVPair("tcp@127.0.0.1:1", "weight=2"), KVPair("tcp@127.0.0.1:2")]))
+    >>> [c.pick_server() for _ in range(3)]
+    ['tcp@127.0.0.1:1', 'tcp@127.0.0.1:2', 'tcp@127.0.0.1:1']
+    """
+
+    def __init__(self, name: str, discovery: ServiceDiscovery, *, connections_per_server: int = 2,
+                 tls: _ssl.SSLContext | None = None, connect_timeout: float = 5.0,
+                 heartbeat_interval: float | None = None, limits: Limits = Limits(), group: str = "") -> None:
+        self.name = name
+        self.discovery = discovery
+        self.connections_per_server = max(1, connections_per_server)
+        self.tls = tls
+        self.connect_timeout = connect_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self.limits = limits
+        self.group = group
+        self.events: UpstreamEvents | None = None
+        self._selector = WeightedRoundRobinSelector()
+        self.servers: dict[str, str] = {}
+        self._pool: dict[str, list[UpstreamConnection]] = {}
+        self._turn: dict[str, int] = {}
+        self._watch_task: asyncio.Task[None] | None = None
+        self._update(discovery.get_services())
+
+    def _update(self, pairs: list[KVPair]) -> None:
+        self.servers = filter_servers(pairs, self.group)
+        self._selector.update_server(self.servers)
+        for key in list(self._pool):
+            if key not in self.servers:  # a server that left: its connections go (their calls get errors)
+                for up in self._pool.pop(key):
+                    up.close(f"upstream {key} left cluster {self.name}")
+
+    async def start(self, events: UpstreamEvents) -> None:
+        """Watch the discovery; connections are dialled on first use."""
+        self.events = events
+        watch = self.discovery.watch()
+        if watch is not None:
+            self._watch_task = asyncio.get_running_loop().create_task(self._watch(watch))
+
+    async def _watch(self, watch: Any) -> None:
+        try:
+            async for pairs in watch:
+                self._update(pairs)
+        finally:
+            await watch.aclose()
+
+    def pick_server(self) -> str | None:
+        """The next server, or None when the cluster has none."""
+        return self._selector.select(_ANY_CALL)
+
+    def connection(self, key: str) -> UpstreamConnection:
+        """A shared connection to ``key``: one of up to ``connections_per_server``, in turn."""
+        conns = self._pool.get(key)
+        if conns is None:
+            conns = self._pool[key] = []
+        if any(c.closed for c in conns):
+            conns[:] = [c for c in conns if not c.closed]
+        if len(conns) < self.connections_per_server:
+            up = self.dial(key)
+            conns.append(up)
+            return up
+        i = self._turn.get(key, 0) % len(conns)
+        self._turn[key] = i + 1
+        return conns[i]
+
+    def dial(self, key: str, owner: Any = None) -> UpstreamConnection:
+        """A new connection to ``key`` (dialling in the background; calls queue until it is up)."""
+        assert self.events is not None, "Cluster.start() first"
+        up = UpstreamConnection(key, self.events, limits=self.limits, tls=self.tls,
+                                connect_timeout=self.connect_timeout,
+                                heartbeat_interval=self.heartbeat_interval, owner=owner)
+        up.start()
+        return up
+
+    def connections(self) -> dict[str, int]:
+        """Open (or dialling) shared connections per server."""
+        return {k: sum(not c.closed for c in v) for k, v in self._pool.items()}
+
+    async def aclose(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            try:
+                await self._watch_task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing: a watch error is moot
+                pass
+        for conns in self._pool.values():
+            for up in conns:
+                up.close("the proxy is closing")
+        self._pool.clear()
+        await self.discovery.aclose()

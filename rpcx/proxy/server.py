@@ -1,0 +1,394 @@
+"""The proxy: client connections in, routed calls out to upstream clusters (layer: proxy, asyncio).
+
+Per client connection a :class:`DownstreamConnection` cuts the byte stream into frames
+(:class:`~rpcx.protocol.decoder.FrameDecoder`, limits on) and reads each frame's header only
+(:class:`~rpcx.protocol.header.FrameHeader`). Heartbeats are answered here; every other request
+goes to :meth:`ProxyServer.handle_request`, which
+
+1. picks a :class:`~rpcx.proxy.routing.Route` (first match wins, then the default; none: an rpcx
+   error reply ``rpcx proxy: no route for S.M``);
+2. draws the route's faults (an abort answers with the fault's error; a delay holds the call);
+3. re-encodes the header and metadata sections if the route edits the call (timeout, metadata,
+   rewrite), never the payload;
+4. picks a cluster by weight and a server in it, and forwards the frame on one of the shared
+   upstream connections to that server (or the client's pinned one), where only its seq changes.
+
+The reply comes back with only the seq changed back to the client's. A oneway call is forwarded
+and forgotten. A call whose upstream connection fails or closes is answered with an rpcx error
+(``rpcx proxy: upstream ...``); a call whose client leaves is forgotten upstream (a late reply is
+dropped) and recorded as ``unfinished``. Bad bytes from a client close that client only.
+
+>>> import asyncio
+>>> from rpcx.client.discovery import Peer2PeerDiscovery
+>>> from rpcx.proxy.routing import Match, Route, RouteTable
+>>> async def main():                                                   # doctest: +SKIP
+...     proxy = ProxyServer(RouteTable([], default=Route("all", Match(), (("arith", 1),))),
+...                         {"arith": Cluster("arith", Peer2PeerDiscovery("tcp@127.0.0.1:8972"))})
+...     print(await proxy.start("tcp@127.0.0.1:9000"))
+...     await proxy.serve_forever()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl as _ssl
+from typing import Any, Iterable
+
+from ..errors import ProtocolError
+from ..protocol.decoder import FrameDecoder, Limits
+from ..protocol.header import FrameHeader, rewrite_seq
+from ..protocol.message import Message, encode
+from ..protocol.connection import ResponseReceived
+from ..oneline import human_duration
+from ..transport.base import Listener, listen, parse_address, tls_for
+from .calls import CallObserver, CallRecord, ProxyCall
+from .cluster import Cluster
+from .frames import PROXY_ERROR_PREFIX, error_reply, heartbeat_echo_frame, rebuild_request
+from .routing import LazyMetadata, RouteTable
+from .upstream import UpstreamConnection
+
+__all__ = ["ProxyServer", "DownstreamConnection"]
+
+log = logging.getLogger("rpcx.proxy")
+
+
+class DownstreamConnection(asyncio.Protocol):
+    """One client's connection to the proxy (see the module docstring)."""
+
+    def __init__(self, proxy: "ProxyServer") -> None:
+        self.proxy = proxy
+        self.decoder = FrameDecoder(proxy.limits, decompress=False)
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.host = ""
+        self.closed = False
+        #: calls waiting for a reply (oneway calls are never here)
+        self.calls: set[ProxyCall] = set()
+        #: (cluster, server) -> this client's own upstream connection (routes with pin_upstream)
+        self.pinned: dict[tuple[str, str], UpstreamConnection] = {}
+        self._partial_since: float | None = None
+        self._frame_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.host, self.peer = str(peer[0]), f"{peer[0]}:{peer[1]}"
+        elif peer:
+            self.host = self.peer = str(peer)
+        self.proxy._downstreams.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        error: ProtocolError | None = None
+        try:
+            frames = self.decoder.feed_frames(data)
+        except ProtocolError as exc:
+            frames, error = getattr(exc, "frames", []), exc
+        for frame in frames:
+            if self.closed:
+                return
+            self._frame(frame)
+        if error is not None:
+            self.fail(str(error))
+        elif self.decoder.buffered:
+            if frames or self._partial_since is None:
+                self._partial_since = self.proxy._loop_time()
+                self._arm_frame_timer()
+        else:
+            self._partial_since = None
+
+    def _frame(self, frame: bytes) -> None:
+        try:
+            h = FrameHeader.parse(frame)
+        except ProtocolError as exc:
+            self.fail(str(exc))
+            return
+        if not h.is_request:
+            self.fail(f"it sent a response frame (seq {h.seq}) to the proxy")
+        elif h.heartbeat:
+            self.send(heartbeat_echo_frame(frame))  # answered here: upstream heartbeats are the proxy's own
+        else:
+            self.proxy.handle_request(self, frame, h)
+
+    def _arm_frame_timer(self) -> None:
+        timeout = self.proxy.frame_timeout
+        if timeout is None or self._frame_timer is not None:
+            return
+        self._frame_timer = asyncio.get_running_loop().call_later(timeout, self._frame_timer_fired)
+
+    def _frame_timer_fired(self) -> None:
+        self._frame_timer = None
+        since, timeout = self._partial_since, self.proxy.frame_timeout
+        if since is None or timeout is None or self.closed:
+            return
+        if self.proxy._loop_time() - since >= timeout:
+            self.fail(f"a frame was not completed within {timeout:g}s ({self.decoder.buffered} bytes buffered)")
+        else:
+            self._arm_frame_timer()
+
+    def send(self, frame: bytes | bytearray) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(frame)
+
+    def fail(self, reason: str) -> None:
+        """A protocol error from this client: close it (only it)."""
+        if self.closed:
+            return
+        log.warning("closing client %s: %s", self.peer, reason)
+        if self.transport is not None:
+            self.transport.close()  # replies already written still go out; connection_lost follows
+        self.closed = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._frame_timer is not None:
+            self._frame_timer.cancel()
+        self.proxy._downstreams.discard(self)
+        for call in list(self.calls):
+            self.proxy.client_left(call)
+        for up in self.pinned.values():
+            up.close(f"client {self.peer} left")
+        self.pinned.clear()
+
+
+class ProxyServer:
+    """Routes calls from clients to upstream clusters; see the module docstring.
+
+    ``rng`` draws faults and weighted clusters (seed it for reproducible tests). ``observers`` get
+    every finished call (the access log; metrics plug in the same way). ``frame_timeout`` closes a
+    client that starts a frame and does not finish it.
+    """
+
+    def __init__(
+        self,
+        routes: RouteTable,
+        clusters: dict[str, Cluster],
+        *,
+        rng: random.Random | None = None,
+        observers: Iterable[CallObserver] = (),
+        limits: Limits = Limits(),
+        frame_timeout: float | None = 30.0,
+        tls: _ssl.SSLContext | None = None,
+    ) -> None:
+        missing = {name for r in routes.all_routes() for name, _ in r.clusters} - set(clusters)
+        if missing:
+            raise ValueError(f"routes name clusters that do not exist: {', '.join(sorted(missing))}")
+        self.routes = routes
+        self.clusters = clusters
+        self.rng = rng or random.Random()
+        self.observers = list(observers)
+        self.limits = limits
+        self.frame_timeout = frame_timeout
+        self.tls = tls
+        self.pushes_dropped = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listeners: list[Listener] = []
+        self._downstreams: set[DownstreamConnection] = set()
+        self._started = False
+        self._closed: asyncio.Event | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self, address: str) -> str:
+        """Listen on ``address`` (an rpcx key such as ``tcp@127.0.0.1:9000``); return the bound key."""
+        self._loop = asyncio.get_running_loop()
+        if not self._started:
+            self._started = True
+            self._closed = asyncio.Event()
+            for c in self.clusters.values():
+                await c.start(self)
+        addr = parse_address(address)
+        listener = await listen(addr, lambda: DownstreamConnection(self), ssl=tls_for(addr.network, self.tls))
+        self._listeners.append(listener)
+        log.info("proxy listening on %s", listener.address)
+        return listener.address
+
+    async def serve_forever(self) -> None:
+        assert self._closed is not None, "start() first"
+        await self._closed.wait()
+
+    async def aclose(self) -> None:
+        """Stop listening, close every client (their unfinished calls are recorded) and upstream."""
+        for lst in self._listeners:
+            lst.close()
+        for lst in self._listeners:
+            await lst.wait_closed()
+        self._listeners.clear()
+        for down in list(self._downstreams):
+            if down.transport is not None:
+                down.transport.close()
+            down.closed = True
+        for c in self.clusters.values():
+            await c.aclose()
+        if self._closed is not None:
+            self._closed.set()
+        await asyncio.sleep(0)  # let the transports' connection_lost run
+
+    async def __aenter__(self) -> "ProxyServer":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def clients(self) -> int:
+        """Client connections open now."""
+        return len(self._downstreams)
+
+    def _loop_time(self) -> float:
+        loop = self._loop
+        return loop.time() if loop is not None else asyncio.get_running_loop().time()
+
+    # -- a call from a client -------------------------------------------------------------------
+    def handle_request(self, down: DownstreamConnection, frame: bytes, h: FrameHeader) -> None:
+        call = ProxyCall(down, h, LazyMetadata(h), self._loop_time(), len(frame))
+        route = call.route = self.routes.select(h, down.host, call.md)
+        if route is None:
+            self._answer(call, f"{PROXY_ERROR_PREFIX}no route for {h.service_path}.{h.service_method}")
+            return
+        delay: float | None = None
+        abort: str | None = None
+        if route.faults:
+            delay, abort = route.faults.decide(self.rng, call.md)
+            if delay is not None or abort is not None:
+                call.fault = "+".join(n for n, v in (("delay", delay), ("abort", abort)) if v is not None)
+        if delay is not None:
+            if not h.oneway:
+                down.calls.add(call)
+            assert self._loop is not None
+            call.timer = self._loop.call_later(delay, self._after_delay, call, frame, abort)
+            return
+        if abort is not None:
+            self._answer(call, abort)
+            return
+        self._forward(call, frame)
+
+    def _after_delay(self, call: ProxyCall, frame: bytes, abort: str | None) -> None:
+        call.timer = None
+        if call.done:
+            return  # its client left meanwhile
+        if abort is not None:
+            self._answer(call, abort)
+        else:
+            self._forward(call, frame)
+
+    def _forward(self, call: ProxyCall, frame: bytes) -> None:
+        route, h, down = call.route, call.header, call.down
+        assert route is not None
+        if down.closed:
+            self._finish(call, "unfinished", "the client closed the connection")
+            return
+        if route.edits_call:
+            md = None
+            if route.timeout is not None or route.set_metadata or route.add_metadata or route.remove_metadata:
+                md = route.edited_metadata(call.md.get())
+            frame = rebuild_request(frame, h, service_path=route.rewrite_service,
+                                    service_method=route.rewrite_method, metadata=md)
+        name = call.cluster = route.pick_cluster(self.rng)
+        cluster = self.clusters[name]
+        key = cluster.pick_server()
+        if key is None:
+            self._answer(call, f"{PROXY_ERROR_PREFIX}cluster {name} has no server")
+            return
+        if route.pin_upstream:
+            up = down.pinned.get((name, key))
+            if up is None or up.closed:
+                up = down.pinned[(name, key)] = cluster.dial(key, owner=down)
+        else:
+            up = cluster.connection(key)
+        call.upstream = up
+        if h.oneway:
+            up.forward(frame, None)  # nothing is kept for a oneway call
+            self._finish(call, "ok", None)
+            return
+        down.calls.add(call)
+        if route.timeout is not None:
+            assert self._loop is not None
+            call.timer = self._loop.call_later(route.timeout, self._timed_out, call)
+        up.forward(frame, call)
+
+    def _timed_out(self, call: ProxyCall) -> None:
+        call.timer = None
+        if call.done:
+            return
+        if call.upstream is not None:
+            call.upstream.forget(call)
+        assert call.route is not None and call.route.timeout is not None
+        self._answer(call, f"{PROXY_ERROR_PREFIX}call timed out after {human_duration(call.route.timeout)}"
+                           f" (route {call.route.name})")
+
+    def _answer(self, call: ProxyCall, text: str) -> None:
+        """End ``call`` with an rpcx error reply the proxy makes (none for a oneway call)."""
+        h = call.header
+        reply = None if h.oneway else error_reply(h, text)
+        self._finish(call, "error", text, reply)
+
+    def client_left(self, call: ProxyCall) -> None:
+        """``call``'s client closed its connection before the reply."""
+        if call.done:
+            return
+        if call.upstream is not None:
+            call.upstream.forget(call)
+        self._finish(call, "unfinished", "the client closed the connection")
+
+    def _finish(self, call: ProxyCall, status: str, error: str | None, reply: bytes | bytearray | None = None) -> None:
+        call.done = True
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
+        down = call.down
+        down.calls.discard(call)
+        if reply is not None:
+            down.send(reply)
+        if self.observers:
+            self._record(call, status, error, len(reply) if reply is not None else 0)
+
+    def _record(self, call: ProxyCall, status: str, error: str | None, response_bytes: int) -> None:
+        h = call.header
+        want_md = any(o.wants_metadata for o in self.observers)
+        up = call.upstream
+        record = CallRecord(
+            client=call.down.peer, service=h.service_path, method=h.service_method,
+            route=call.route.name if call.route is not None else None, cluster=call.cluster,
+            upstream=up.key if up is not None else None, status=status, error=error,
+            rpc_time=self._loop_time() - call.start, seq=call.client_seq, oneway=h.oneway, fault=call.fault,
+            request_bytes=call.request_bytes, response_bytes=response_bytes,
+            metadata=call.md.get() if want_md else {},
+        )
+        for o in self.observers:
+            try:
+                o.call_finished(record)
+            except Exception:  # noqa: BLE001 - a broken observer must not break forwarding
+                log.exception("call observer %r failed", o)
+
+    # -- what upstream connections report -------------------------------------------------------
+    def upstream_reply(self, call: ProxyCall, ev: ResponseReceived) -> None:
+        if call.done:
+            return
+        reply: bytes | bytearray = rewrite_seq(ev.frame, call.client_seq)  # type: ignore[assignment]
+        if ev.frame[2] & 0x03 == 1:  # an error reply: its text is in the metadata, already parsed
+            self._finish(call, "error", ev.message.error, reply)
+        else:
+            self._finish(call, "ok", None, reply)
+
+    def upstream_failed(self, call: ProxyCall, text: str) -> None:
+        if not call.done:
+            self._answer(call, PROXY_ERROR_PREFIX + text)
+
+    def upstream_push(self, up: UpstreamConnection, msg: Message) -> None:
+        owner: Any = up.owner
+        if owner is None or owner.closed:
+            # a shared connection carries many clients' calls: the push names none of them
+            self.pushes_dropped += 1
+            log.warning("dropping a push %s.%s from %s on a shared upstream connection (route it with "
+                        "pin_upstream to deliver pushes)", msg.service_path, msg.service_method, up.key)
+            return
+        owner.send(encode(msg))  # decompress=False upstream: a compressed payload stays as it came
+
+    def upstream_closed(self, up: UpstreamConnection) -> None:
+        owner: Any = up.owner
+        if owner is not None:
+            for k, v in list(owner.pinned.items()):
+                if v is up:
+                    del owner.pinned[k]
