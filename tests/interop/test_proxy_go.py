@@ -1,0 +1,74 @@
+"""Go rpcx on both sides of the proxy: Go's own client (tests/interop/goclient) runs its whole
+interop suite through ``rpcx proxy -c`` (a separate process, as users run it) to a Go rpcx server,
+and the Python client calls the Go server through it too. The access log goes to a file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from rpcx import Client, ServiceError
+
+from .conftest import run_go_client, start
+from .test_go_client_to_python_server import CHECKS, _suite_results
+
+
+def write_config(tmp_path: Path, upstream: str, log_filter: str = 'status != "ok"') -> tuple[Path, Path]:
+    log = tmp_path / "access.log"
+    cfg = tmp_path / "proxy.yaml"
+    cfg.write_text(
+        "listen: tcp@127.0.0.1:0\n"
+        f"clusters: {{go: {{servers: [{upstream}]}}}}\n"
+        "routes:\n"
+        # Go's push check sends metadata push=p1: its own upstream connection carries the push back
+        "  - {name: push, match: {metadata: {push: {present: true}}}, cluster: go, pin_upstream: true}\n"
+        "  - {name: boom, match: {method: Boom}, cluster: go, faults: {abort: {percent: 100, error: boom}}}\n"
+        "default: {cluster: go}\n"
+        f"access_log: {{path: '{log}', filter: '{log_filter}'}}\n"
+    )
+    return cfg, log
+
+
+def start_proxy(cfg: Path):
+    return start([sys.executable, "-m", "rpcx", "proxy", "-c", str(cfg), "--seed", "1"])
+
+
+def test_go_client_suite_through_the_proxy_to_a_go_server(go_bin, start_go_server, tmp_path) -> None:
+    server = start_go_server()
+    cfg, log = write_config(tmp_path, server.address)
+    proxy = start_proxy(cfg)
+    try:
+        for codec in ("msgpack", "json"):
+            out = run_go_client(go_bin, proxy.address, "--suite", "--codec", codec)
+            results = _suite_results(out.stdout)
+            failed = {k: v for k, v in results.items() if v != "ok"}
+            assert not failed, f"Go checks failed through the proxy ({codec}): {failed}\n{out.stderr[-2000:]}"
+            assert CHECKS <= set(results), CHECKS - set(results)
+    finally:
+        assert proxy.stop() == 0
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    # the suite's Fail, unknown service and unknown method checks are error replies from Go, logged
+    assert any(r["method"] == "Fail" and r["status"] == "error" and r["error"] == "arith failed on purpose"
+               for r in lines)
+    assert all(r["status"] != "ok" for r in lines)
+
+
+async def test_python_client_through_the_proxy_to_a_go_server(go_bin, start_go_server, tmp_path) -> None:
+    server = start_go_server()
+    cfg, log = write_config(tmp_path, server.address, log_filter="True")
+    proxy = await asyncio.to_thread(start_proxy, cfg)
+    try:
+        async with await Client.connect(proxy.address) as c:
+            replies = await asyncio.gather(*(c.call("Arith", "Mul", {"A": i, "B": 2}) for i in range(500)))
+            assert [r["C"] for r in replies] == [2 * i for i in range(500)]
+            try:
+                await c.call("Arith", "Boom", {"A": 1, "B": 1})
+                raise AssertionError("the abort fault did not fire")
+            except ServiceError as exc:
+                assert str(exc) == "boom"
+    finally:
+        assert await asyncio.to_thread(proxy.stop) == 0
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert len(lines) == 501 and sum(r["fault"] == "abort" for r in lines) == 1
