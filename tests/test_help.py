@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 PACKAGES = ["rpcx", "rpcx.client", "rpcx.server", "rpcx.protocol", "rpcx.transport", "rpcx.codec",
-            "rpcx.errors", "rpcx.testing", "rpcx.cli", "rpcx.oneline", "rpcx.gateway", "rpcx.gateway.standalone"]
+            "rpcx.errors", "rpcx.testing", "rpcx.cli", "rpcx.oneline", "rpcx.gateway", "rpcx.gateway.standalone", "rpcx.proxy"]
 
 
 def _public() -> list[tuple[str, Any]]:

@@ -50,6 +50,7 @@ class AccessLog:
         self.written = 0
 
     def call_finished(self, record: CallRecord) -> None:
+        """Write ``record`` as one JSON line if the filter accepts it."""
         fields = record.fields()
         if self._filter is not None and not self._filter(fields, record.metadata):
             return
@@ -63,6 +64,7 @@ class AccessLog:
         self.written += 1
 
     def close(self) -> None:
+        """Close the file this log opened (a stream given to it is only flushed)."""
         if self._own is not None:
             self._own.close()
             self._own = None

@@ -115,6 +115,7 @@ class Cluster:
         return {k: sum(not c.closed for c in v) for k, v in self._pool.items()}
 
     async def aclose(self) -> None:
+        """Stop watching, close every connection (their pending calls get errors) and the discovery."""
         if self._watch_task is not None:
             self._watch_task.cancel()
             try:

@@ -54,6 +54,7 @@ class StringMatch:
             object.__setattr__(self, "_regex", re.compile(self.value))
 
     def matches(self, s: str | None) -> bool:
+        """Does ``s`` match (None never does)?"""
         if s is None:
             return False
         if self.kind == "exact":
@@ -98,6 +99,7 @@ class Match:
     client_cidr: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     def accepts(self, h: FrameHeader, client_host: str, md: LazyMetadata) -> bool:
+        """Every condition holds for the call ``h`` from ``client_host`` (metadata decoded only if asked)."""
         if self.service is not None and not self.service.matches(h.service_path):
             return False
         if self.method is not None and not self.method.matches(h.service_method):
@@ -205,5 +207,6 @@ class RouteTable:
         return self.default
 
     def all_routes(self) -> list[Route]:
+        """The routes, then the default if there is one."""
         return self.routes + ([self.default] if self.default is not None else [])
 

@@ -205,6 +205,7 @@ class ProxyServer:
         return listener.address
 
     async def serve_forever(self) -> None:
+        """Wait until :meth:`aclose`."""
         assert self._closed is not None, "start() first"
         await self._closed.wait()
 
@@ -242,6 +243,7 @@ class ProxyServer:
 
     # -- a call from a client -------------------------------------------------------------------
     def handle_request(self, down: DownstreamConnection, frame: bytes, h: FrameHeader) -> None:
+        """Route, fault, edit and forward one request frame from ``down`` (see the module docstring)."""
         call = ProxyCall(down, h, LazyMetadata(h), self._loop_time(), len(frame))
         route = call.route = self.routes.select(h, down.host, call.md)
         if route is None:
@@ -364,6 +366,7 @@ class ProxyServer:
 
     # -- what upstream connections report -------------------------------------------------------
     def upstream_reply(self, call: ProxyCall, ev: ResponseReceived) -> None:
+        """The reply to ``call`` arrived: send its frame to the client under the client's seq."""
         if call.done:
             return
         reply: bytes | bytearray = rewrite_seq(ev.frame, call.client_seq)  # type: ignore[assignment]
@@ -373,10 +376,12 @@ class ProxyServer:
             self._finish(call, "ok", None, reply)
 
     def upstream_failed(self, call: ProxyCall, text: str) -> None:
+        """``call`` cannot get a reply upstream: answer it with an rpcx error saying why."""
         if not call.done:
             self._answer(call, PROXY_ERROR_PREFIX + text)
 
     def upstream_push(self, up: UpstreamConnection, msg: Message) -> None:
+        """A server pushed ``msg`` on ``up``: deliver it to the pinned client, or drop it (shared)."""
         owner: Any = up.owner
         if owner is None or owner.closed:
             # a shared connection carries many clients' calls: the push names none of them
@@ -387,6 +392,7 @@ class ProxyServer:
         owner.send(encode(msg))  # decompress=False upstream: a compressed payload stays as it came
 
     def upstream_closed(self, up: UpstreamConnection) -> None:
+        """``up`` ended: a pinned client dials a new one on its next call."""
         owner: Any = up.owner
         if owner is not None:
             for k, v in list(owner.pinned.items()):
