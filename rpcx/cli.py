@@ -241,24 +241,34 @@ async def _proxy(a: argparse.Namespace) -> int:
     import random
     import signal
 
-    from .proxy import build_proxy, load_config
+    from .proxy import ProxyApp
 
-    cfg = load_config(a.config)  # ConfigError (a ValueError) says where and what
-    proxy = await build_proxy(cfg, rng=random.Random(a.seed) if a.seed is not None else None)
+    app = ProxyApp(a.config, rng=random.Random(a.seed) if a.seed is not None else None)
     try:
-        for address in cfg.listen:
-            print(f"serving {await proxy.start(address)}", flush=True)
-    except (OSError, ValueError, RpcxError) as exc:
-        await proxy.aclose()
+        addresses = await app.start()  # ConfigError (a ValueError) says where and what
+    except (OSError, RpcxError) as exc:
         return fail("rpcx proxy", "cannot listen", exc)
+    for address in addresses:
+        print(f"serving {address}", flush=True)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[Any]] = set()
+
+    def on_hup() -> None:
+        task = loop.create_task(app.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    watcher = loop.create_task(app.watch_file(a.watch)) if a.watch > 0 else None
     try:
         await stop.wait()
     finally:
-        await proxy.aclose()
+        if watcher is not None:
+            watcher.cancel()
+        await app.aclose()
     return 0
 
 
@@ -325,9 +335,12 @@ def parser() -> argparse.ArgumentParser:
                        description="An rpcx-aware proxy: routes each call by service, method, metadata and client "
                                    "address to weighted upstream clusters, with timeouts, metadata edits, fault "
                                    "injection and an access log; payloads are forwarded untouched. Prints "
-                                   "'serving ADDRESS' per listen address. See docs/proxy.md.\n\n"
+                                   "'serving ADDRESS' per listen address. SIGHUP or a change to the file "
+                                   "reloads it (an invalid file keeps the old configuration). See docs/proxy.md.\n\n"
                                    "  rpcx proxy -c examples/proxy/proxy.yaml")
     x.add_argument("-c", "--config", required=True, help="the YAML configuration file, e.g. -c proxy.yaml")
+    x.add_argument("--watch", type=float, default=1.0, metavar="SECONDS",
+                   help="reload when the file changes, checked this often (0: only on SIGHUP), e.g. --watch 2")
     x.add_argument("--seed", type=int, default=None,
                    help="seed the random draws of faults and weights (reproducible runs), e.g. --seed 1")
     return p

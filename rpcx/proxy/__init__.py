@@ -9,7 +9,7 @@ Modules, each small: ``frames`` (byte-level edits), ``routing`` (matches and rou
 """
 
 from .accesslog import AccessLog
-from .app import build_proxy
+from .app import ProxyApp, build_proxy
 from .calls import CallObserver, CallRecord
 from .cluster import Cluster
 from .config import ConfigError, ProxyConfig, load_config, parse_config
@@ -29,6 +29,7 @@ __all__ = [
     "ExpressionError",
     "Faults",
     "Match",
+    "ProxyApp",
     "ProxyConfig",
     "ProxyServer",
     "Route",

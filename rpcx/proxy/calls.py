@@ -27,6 +27,7 @@ from .routing import LazyMetadata, Route
 if TYPE_CHECKING:
     import asyncio
 
+    from .cluster import Cluster
     from .server import DownstreamConnection
     from .upstream import UpstreamConnection
 
@@ -82,11 +83,11 @@ class ProxyCall:
 
     __slots__ = (
         "down", "client_seq", "header", "md", "route", "cluster", "upstream", "upstream_seq", "start",
-        "fault", "timer", "done", "request_bytes",
+        "fault", "timer", "done", "request_bytes", "clusters",
     )
 
     def __init__(self, down: "DownstreamConnection", header: FrameHeader, md: LazyMetadata, start: float,
-                 request_bytes: int) -> None:
+                 request_bytes: int, clusters: "dict[str, Cluster] | None" = None) -> None:
         self.down = down
         self.client_seq = header.seq
         self.header = header
@@ -100,6 +101,8 @@ class ProxyCall:
         self.timer: "asyncio.TimerHandle | None" = None
         self.done = False
         self.request_bytes = request_bytes
+        #: the clusters of the configuration the call was routed with (a reload does not move it)
+        self.clusters = clusters or {}
 
     def __repr__(self) -> str:
         h = self.header

@@ -58,6 +58,7 @@ class Cluster:
         self._pool: dict[str, list[UpstreamConnection]] = {}
         self._turn: dict[str, int] = {}
         self._watch_task: asyncio.Task[None] | None = None
+        self.retired = False
         self._update(discovery.get_services())
 
     def _update(self, pairs: list[KVPair]) -> None:
@@ -108,20 +109,37 @@ class Cluster:
                                 connect_timeout=self.connect_timeout,
                                 heartbeat_interval=self.heartbeat_interval, owner=owner)
         up.start()
+        if self.retired:
+            up.retire()
         return up
 
     def connections(self) -> dict[str, int]:
         """Open (or dialling) shared connections per server."""
         return {k: sum(not c.closed for c in v) for k, v in self._pool.items()}
 
-    async def aclose(self) -> None:
-        """Stop watching, close every connection (their pending calls get errors) and the discovery."""
+    async def retire(self) -> None:
+        """A reload replaced this cluster: stop watching, and close each connection once the calls
+        in flight on it have their replies (a call still held by a delay fault may dial once more)."""
+        self.retired = True
+        await self._stop_watch()
+        for conns in self._pool.values():
+            for up in conns:
+                up.retire()
+        self._pool.clear()
+        await self.discovery.aclose()
+
+    async def _stop_watch(self) -> None:
         if self._watch_task is not None:
             self._watch_task.cancel()
             try:
                 await self._watch_task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing: a watch error is moot
                 pass
+            self._watch_task = None
+
+    async def aclose(self) -> None:
+        """Stop watching, close every connection (their pending calls get errors) and the discovery."""
+        await self._stop_watch()
         for conns in self._pool.values():
             for up in conns:
                 up.close("the proxy is closing")

@@ -204,6 +204,32 @@ class ProxyServer:
         log.info("proxy listening on %s", listener.address)
         return listener.address
 
+    async def reload(self, routes: RouteTable, clusters: dict[str, Cluster],
+                     observers: Iterable[CallObserver] | None = None) -> None:
+        """Swap in new routes and clusters (and observers) at once. Calls already routed finish on
+        the clusters they were routed to; a cluster no longer in ``clusters`` (pass the same object
+        to keep one and its connections) closes each connection once its calls are answered."""
+        missing = {name for r in routes.all_routes() for name, _ in r.clusters} - set(clusters)
+        if missing:
+            raise ValueError(f"routes name clusters that do not exist: {', '.join(sorted(missing))}")
+        old = self.clusters
+        for name, c in clusters.items():
+            if old.get(name) is not c:
+                await c.start(self)
+        old_observers = self.observers
+        # the swap itself: nothing awaits between these lines, so no call sees half of it
+        self.routes, self.clusters = routes, clusters
+        if observers is not None:
+            self.observers = list(observers)
+        kept = {id(c) for c in clusters.values()}
+        for c in old.values():
+            if id(c) not in kept:
+                await c.retire()
+        if observers is not None:
+            for o in old_observers:
+                if o not in self.observers and hasattr(o, "close"):
+                    o.close()
+
     async def serve_forever(self) -> None:
         """Wait until :meth:`aclose`."""
         assert self._closed is not None, "start() first"
@@ -244,7 +270,8 @@ class ProxyServer:
     # -- a call from a client -------------------------------------------------------------------
     def handle_request(self, down: DownstreamConnection, frame: bytes, h: FrameHeader) -> None:
         """Route, fault, edit and forward one request frame from ``down`` (see the module docstring)."""
-        call = ProxyCall(down, h, LazyMetadata(h), self._loop_time(), len(frame))
+        # routes and clusters are read once here: a reload swaps both, and this call keeps its own
+        call = ProxyCall(down, h, LazyMetadata(h), self._loop_time(), len(frame), self.clusters)
         route = call.route = self.routes.select(h, down.host, call.md)
         if route is None:
             self._answer(call, f"{PROXY_ERROR_PREFIX}no route for {h.service_path}.{h.service_method}")
@@ -288,7 +315,7 @@ class ProxyServer:
             frame = rebuild_request(frame, h, service_path=route.rewrite_service,
                                     service_method=route.rewrite_method, metadata=md)
         name = call.cluster = route.pick_cluster(self.rng)
-        cluster = self.clusters[name]
+        cluster = call.clusters[name]
         key = cluster.pick_server()
         if key is None:
             self._answer(call, f"{PROXY_ERROR_PREFIX}cluster {name} has no server")

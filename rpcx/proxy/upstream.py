@@ -77,6 +77,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._timer: DeadlineTimer | None = None
         self._dial_task: asyncio.Task[None] | None = None
         self._why = "closed"
+        #: a reload took this connection's cluster away: close once no call waits on it
+        self.retiring = False
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -146,6 +148,15 @@ class UpstreamConnection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         return None  # the transport closes; connection_lost answers what is pending
 
+    def retire(self) -> None:
+        """Close as soon as no call waits on this connection (calls in flight still get their replies)."""
+        self.retiring = True
+        self._close_if_idle()
+
+    def _close_if_idle(self) -> None:
+        if self.retiring and not self.closed and self.pending == 0:
+            self.close("retired by a configuration reload")
+
     # -- calls ----------------------------------------------------------------------------------
     @property
     def pending(self) -> int:
@@ -171,6 +182,8 @@ class UpstreamConnection(asyncio.Protocol):
             call.upstream = self
             call.upstream_seq = seq
         self._transport.write(out)
+        if call is None and self.retiring:
+            self._close_if_idle()
 
     def forget(self, call: "ProxyCall") -> None:
         """Stop waiting for ``call``'s reply (its client left, or it timed out here)."""
@@ -178,6 +191,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.rpx.forget(call.upstream_seq)
         else:
             self._queue = [(f, c) for f, c in self._queue if c is not call]
+        self._close_if_idle()
 
     # -- bytes in -------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -202,6 +216,8 @@ class UpstreamConnection(asyncio.Protocol):
                         self.events.upstream_failed(call, text)
                 if self._transport is not None:
                     self._transport.abort() if ev.error is not None else self._transport.close()
+        if self.retiring:
+            self._close_if_idle()
 
     # -- heartbeats -----------------------------------------------------------------------------
     def _arm(self) -> None:
