@@ -24,11 +24,13 @@ True
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
 from typing import Iterable
 
+from ..client.breaker import CircuitBreaker
 from ..client.discovery import MultipleServersDiscovery, ServiceDiscovery
 from ..protocol.decoder import Limits
 from ..transport.base import server_tls_context
@@ -65,9 +67,12 @@ async def _clusters(cfg: ProxyConfig, keep: dict[str, tuple[ClusterConfig, Clust
         if old is not None and old[0] == cc and not old[1].retired:
             out[name] = old[1]
             continue
+        breaker = None
+        if cc.breaker is not None:
+            breaker = functools.partial(CircuitBreaker, **dict(cc.breaker))  # type: ignore[arg-type]
         out[name] = Cluster(name, await discovery_for(cc), connections_per_server=cc.connections_per_server,
                             connect_timeout=cc.connect_timeout, heartbeat_interval=cc.heartbeat_interval,
-                            limits=_limits(cfg), group=cc.group)
+                            limits=_limits(cfg), group=cc.group, retries=cc.retries, breaker=breaker)
     return out
 
 

@@ -83,7 +83,7 @@ class ProxyCall:
 
     __slots__ = (
         "down", "client_seq", "header", "md", "route", "cluster", "upstream", "upstream_seq", "start",
-        "fault", "timer", "done", "request_bytes", "clusters",
+        "fault", "timer", "done", "request_bytes", "clusters", "frame", "key", "tried", "retries_left",
     )
 
     def __init__(self, down: "DownstreamConnection", header: FrameHeader, md: LazyMetadata, start: float,
@@ -103,6 +103,12 @@ class ProxyCall:
         self.request_bytes = request_bytes
         #: the clusters of the configuration the call was routed with (a reload does not move it)
         self.clusters = clusters or {}
+        #: the frame as sent upstream (after the route's edits), kept for a retry
+        self.frame: bytes = b""
+        #: the server the call was last sent to, and those it failed on
+        self.key: str | None = None
+        self.tried: list[str] = []
+        self.retries_left = 0
 
     def __repr__(self) -> str:
         h = self.header

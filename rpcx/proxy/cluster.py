@@ -4,7 +4,10 @@
 The servers come from a :class:`~rpcx.client.discovery.ServiceDiscovery`: a static list
 (``MultipleServersDiscovery``) or any registry's discovery, watched for changes. One is picked per
 call by smooth weighted round robin on each server's ``weight`` metadata (the client's
-:class:`~rpcx.client.weighted.WeightedRoundRobinSelector`).
+:class:`~rpcx.client.weighted.WeightedRoundRobinSelector`), skipping servers whose circuit breaker
+(the client's :class:`~rpcx.client.breaker.CircuitBreaker`, one per server when ``breaker`` is set)
+is open and servers a retried call already failed on. ``retries`` is how many more servers a call
+may be tried on after a dial or connection error (Go's Failover rule: only those are retried).
 
 Calls from every client share ``connections_per_server`` connections to each server, used in turn
 (the multiplexing: thousands of clients, a few upstream connections). A route with
@@ -17,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as _ssl
-from typing import Any
+from typing import Any, Callable, Iterable
 
+from ..client.breaker import CircuitBreaker
 from ..client.discovery import KVPair, ServiceDiscovery
-from ..client.selector import Call, filter_servers
+from ..client.selector import Call, Outcome, filter_servers
 from ..client.weighted import WeightedRoundRobinSelector
 from ..protocol.decoder import Limits
 from .upstream import UpstreamConnection, UpstreamEvents
@@ -43,8 +47,13 @@ class Cluster:
 
     def __init__(self, name: str, discovery: ServiceDiscovery, *, connections_per_server: int = 2,
                  tls: _ssl.SSLContext | None = None, connect_timeout: float = 5.0,
-                 heartbeat_interval: float | None = None, limits: Limits = Limits(), group: str = "") -> None:
+                 heartbeat_interval: float | None = None, limits: Limits = Limits(), group: str = "",
+                 retries: int = 0, breaker: Callable[[], CircuitBreaker] | None = None) -> None:
         self.name = name
+        self.retries = retries
+        #: makes one server's breaker (None: no breakers)
+        self.breaker = breaker
+        self.breakers: dict[str, CircuitBreaker] = {}
         self.discovery = discovery
         self.connections_per_server = max(1, connections_per_server)
         self.tls = tls
@@ -83,9 +92,31 @@ class Cluster:
         finally:
             await watch.aclose()
 
-    def pick_server(self) -> str | None:
-        """The next server, or None when the cluster has none."""
-        return self._selector.select(_ANY_CALL)
+    def pick_server(self, exclude: Iterable[str] = ()) -> str | None:
+        """The next server whose breaker lets a call through, not in ``exclude``; None when there is none."""
+        excluded = set(exclude)
+        if self.breaker is None and not excluded:
+            return self._selector.select(_ANY_CALL)
+        for _ in range(len(self.servers)):
+            key = self._selector.select(_ANY_CALL)
+            if key is None:
+                return None
+            if key in excluded:
+                continue
+            if self.breaker is not None:
+                b = self.breakers.get(key)
+                if b is None:
+                    b = self.breakers[key] = self.breaker()
+                if not b.allow():
+                    continue
+            return key
+        return None
+
+    def report(self, key: str, outcome: Outcome) -> None:
+        """How a call sent to ``key`` ended, for its breaker."""
+        b = self.breakers.get(key)
+        if b is not None:
+            b.record(outcome)
 
     def connection(self, key: str) -> UpstreamConnection:
         """A shared connection to ``key``: one of up to ``connections_per_server``, in turn."""

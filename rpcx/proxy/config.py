@@ -69,6 +69,10 @@ class ClusterConfig:
     connect_timeout: float = 5.0
     heartbeat_interval: float | None = None
     group: str = ""
+    #: more servers a call may be tried on after a dial or connection error
+    retries: int = 0
+    #: CircuitBreaker keyword arguments (failures, cooldown, window, error_rate, min_calls), or None
+    breaker: tuple[tuple[str, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -283,7 +287,7 @@ def _route(value: Any, where: str, clusters: dict[str, ClusterConfig], default_n
 
 def _cluster(name: str, value: Any, where: str) -> ClusterConfig:
     c = _mapping(value, where, {"servers", "registry", "connections_per_server", "connect_timeout",
-                                "heartbeat_interval", "group"})
+                                "heartbeat_interval", "group", "retries", "breaker"})
     if ("servers" in c) == ("registry" in c):
         raise ConfigError(where, "give either servers: [...] or registry: {url: ..., service: ...}")
     servers: list[KVPair] = []
@@ -314,9 +318,33 @@ def _cluster(name: str, value: Any, where: str) -> ClusterConfig:
     n = c.get("connections_per_server", 2)
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1024:
         raise ConfigError(f"{where}.connections_per_server", f"expected a whole number from 1 to 1024, got {n!r}")
+    retries = c.get("retries", 0)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 16:
+        raise ConfigError(f"{where}.retries", f"expected a whole number from 0 to 16, got {retries!r}")
+    breaker = None
+    if c.get("breaker") is not None:
+        w = f"{where}.breaker"
+        b = _mapping(c["breaker"], w, {"failures", "cooldown", "window", "error_rate", "min_calls"})
+        params: list[tuple[str, float]] = []
+        for k in ("failures", "min_calls"):
+            if k in b:
+                if isinstance(b[k], bool) or not isinstance(b[k], int) or b[k] < 1:
+                    raise ConfigError(f"{w}.{k}", f"expected a whole number >= 1, got {b[k]!r}")
+                params.append((k, b[k]))
+        for k in ("cooldown", "window"):
+            if k in b:
+                params.append((k, parse_duration(b[k], f"{w}.{k}")))
+        if "error_rate" in b:
+            rate = _number(b["error_rate"], f"{w}.error_rate", 0, 1)
+            if rate == 0:
+                raise ConfigError(f"{w}.error_rate", "must be more than 0")
+            params.append(("error_rate", rate))
+        if dict(params).get("window", 1) == 0:
+            raise ConfigError(f"{w}.window", "must be more than 0")
+        breaker = tuple(params)
     return ClusterConfig(
         name=name, servers=tuple(servers), registry=registry, service=service, base_path=base_path,
-        connections_per_server=n,
+        connections_per_server=n, retries=retries, breaker=breaker,
         connect_timeout=parse_duration(c.get("connect_timeout", 5.0), f"{where}.connect_timeout"),
         heartbeat_interval=(parse_duration(c["heartbeat_interval"], f"{where}.heartbeat_interval")
                             if c.get("heartbeat_interval") else None),

@@ -36,6 +36,7 @@ import random
 import ssl as _ssl
 from typing import Any, Iterable
 
+from ..client.selector import Outcome
 from ..errors import ProtocolError
 from ..protocol.decoder import FrameDecoder, Limits
 from ..protocol.header import FrameHeader, rewrite_seq
@@ -315,27 +316,37 @@ class ProxyServer:
             frame = rebuild_request(frame, h, service_path=route.rewrite_service,
                                     service_method=route.rewrite_method, metadata=md)
         name = call.cluster = route.pick_cluster(self.rng)
-        cluster = call.clusters[name]
-        key = cluster.pick_server()
+        call.frame = frame
+        call.retries_left = call.clusters[name].retries
+        self._send(call)
+
+    def _send(self, call: ProxyCall) -> None:
+        """Send ``call`` to a server of its cluster (one it has not failed on, when retried)."""
+        route, down, h = call.route, call.down, call.header
+        assert route is not None and call.cluster is not None
+        cluster = call.clusters[call.cluster]
+        key = call.key = cluster.pick_server(call.tried)
         if key is None:
-            self._answer(call, f"{PROXY_ERROR_PREFIX}cluster {name} has no server")
+            why = "no server" if not cluster.servers else "no server available (breakers open or all tried)"
+            self._answer(call, f"{PROXY_ERROR_PREFIX}cluster {cluster.name} has {why}")
             return
         if route.pin_upstream:
-            up = down.pinned.get((name, key))
+            up = down.pinned.get((cluster.name, key))
             if up is None or up.closed:
-                up = down.pinned[(name, key)] = cluster.dial(key, owner=down)
+                up = down.pinned[(cluster.name, key)] = cluster.dial(key, owner=down)
         else:
             up = cluster.connection(key)
         call.upstream = up
+        call.upstream_seq = None
         if h.oneway:
-            up.forward(frame, None)  # nothing is kept for a oneway call
+            up.forward(call.frame, None)  # nothing is kept for a oneway call
             self._finish(call, "ok", None)
             return
         down.calls.add(call)
-        if route.timeout is not None:
+        if route.timeout is not None and call.timer is None:
             assert self._loop is not None
             call.timer = self._loop.call_later(route.timeout, self._timed_out, call)
-        up.forward(frame, call)
+        up.forward(call.frame, call)
 
     def _timed_out(self, call: ProxyCall) -> None:
         call.timer = None
@@ -343,6 +354,7 @@ class ProxyServer:
             return
         if call.upstream is not None:
             call.upstream.forget(call)
+        self._report(call, Outcome.TIMEOUT)
         assert call.route is not None and call.route.timeout is not None
         self._answer(call, f"{PROXY_ERROR_PREFIX}call timed out after {human_duration(call.route.timeout)}"
                            f" (route {call.route.name})")
@@ -396,16 +408,39 @@ class ProxyServer:
         """The reply to ``call`` arrived: send its frame to the client under the client's seq."""
         if call.done:
             return
+        self._report(call, Outcome.SUCCESS)  # a service error is an answer too
         reply: bytes | bytearray = rewrite_seq(ev.frame, call.client_seq)  # type: ignore[assignment]
         if ev.frame[2] & 0x03 == 1:  # an error reply: its text is in the metadata, already parsed
             self._finish(call, "error", ev.message.error, reply)
         else:
             self._finish(call, "ok", None, reply)
 
-    def upstream_failed(self, call: ProxyCall, text: str) -> None:
-        """``call`` cannot get a reply upstream: answer it with an rpcx error saying why."""
-        if not call.done:
-            self._answer(call, PROXY_ERROR_PREFIX + text)
+    def upstream_failed(self, call: ProxyCall, text: str, sent: bool) -> None:
+        """``call`` cannot get a reply from its upstream (``sent``: the request had been written):
+        try another server if the cluster allows retries, else answer with an rpcx error saying why."""
+        if call.done:
+            return
+        self._report(call, Outcome.CONNECTION_ERROR if sent else Outcome.DIAL_ERROR)
+        if call.retries_left > 0 and not call.down.closed and call.key is not None:
+            call.retries_left -= 1
+            call.tried.append(call.key)
+            log.info("retrying %s.%s after: %s", call.header.service_path, call.header.service_method, text)
+            if self._loop is not None:
+                self._loop.call_soon(self._retry, call)  # not from inside the failing connection's callback
+                return
+        self._answer(call, PROXY_ERROR_PREFIX + text)
+
+    def _retry(self, call: ProxyCall) -> None:
+        if call.done:
+            return
+        call.down.calls.discard(call)
+        self._send(call)
+
+    def _report(self, call: ProxyCall, outcome: Outcome) -> None:
+        if call.key is not None and call.cluster is not None:
+            cluster = call.clusters.get(call.cluster)
+            if cluster is not None:
+                cluster.report(call.key, outcome)
 
     def upstream_push(self, up: UpstreamConnection, msg: Message) -> None:
         """A server pushed ``msg`` on ``up``: deliver it to the pinned client, or drop it (shared)."""

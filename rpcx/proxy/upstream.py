@@ -47,7 +47,7 @@ class UpstreamEvents(Protocol):
 
     def upstream_reply(self, call: "ProxyCall", ev: ResponseReceived) -> None: ...
 
-    def upstream_failed(self, call: "ProxyCall", text: str) -> None: ...
+    def upstream_failed(self, call: "ProxyCall", text: str, sent: bool) -> None: ...
 
     def upstream_push(self, up: "UpstreamConnection", msg: Message) -> None: ...
 
@@ -129,12 +129,12 @@ class UpstreamConnection(asyncio.Protocol):
         queued, self._queue = self._queue, []
         for _, call in queued:
             if call is not None:
-                self.events.upstream_failed(call, text)
+                self.events.upstream_failed(call, text, False)
         if self.rpx is not None:
             end = self.rpx.close(text)
             for call in end.pending.values():
                 if call is not None:
-                    self.events.upstream_failed(call, text)
+                    self.events.upstream_failed(call, text, True)
         if self._timer is not None:
             self._timer.cancel()
         self.events.upstream_closed(self)
@@ -166,7 +166,7 @@ class UpstreamConnection(asyncio.Protocol):
         """Send a client's request frame (``call`` None: oneway, nothing is kept for it)."""
         if self.closed:
             if call is not None:
-                self.events.upstream_failed(call, f"upstream {self.key} is not connected: {self._why}")
+                self.events.upstream_failed(call, f"upstream {self.key} is not connected: {self._why}", False)
             return
         if not self.open:
             self._queue.append((frame, call))
@@ -176,7 +176,7 @@ class UpstreamConnection(asyncio.Protocol):
             seq, out = self.rpx.send_frame(frame, token=call)
         except LocalProtocolError as exc:
             if call is not None:
-                self.events.upstream_failed(call, f"upstream {self.key}: {exc}")
+                self.events.upstream_failed(call, f"upstream {self.key}: {exc}", False)
             return
         if call is not None:
             call.upstream = self
@@ -213,7 +213,7 @@ class UpstreamConnection(asyncio.Protocol):
                 self._why = text
                 for call in ev.pending.values():
                     if call is not None:
-                        self.events.upstream_failed(call, text)
+                        self.events.upstream_failed(call, text, True)
                 if self._transport is not None:
                     self._transport.abort() if ev.error is not None else self._transport.close()
         if self.retiring:
@@ -239,7 +239,7 @@ class UpstreamConnection(asyncio.Protocol):
                 self._why = f"upstream {self.key}: {ev.reason}"
                 for call in ev.pending.values():
                     if call is not None:
-                        self.events.upstream_failed(call, self._why)
+                        self.events.upstream_failed(call, self._why, True)
                 if self._transport is not None:
                     self._transport.abort()
         self._arm()
