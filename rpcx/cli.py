@@ -247,7 +247,7 @@ async def _proxy(a: argparse.Namespace) -> int:
     try:
         addresses = await app.start()  # ConfigError (a ValueError) says where and what
     except (OSError, RpcxError) as exc:
-        return fail("rpcx proxy", "cannot listen", exc)
+        return fail("rpcx proxy", "cannot start", exc)
     for address in addresses:
         print(f"serving {address}", flush=True)
     loop = asyncio.get_running_loop()

@@ -28,6 +28,7 @@ import functools
 import logging
 import os
 import random
+import ssl
 from typing import Iterable
 
 from ..client.breaker import CircuitBreaker
@@ -72,8 +73,20 @@ async def _clusters(cfg: ProxyConfig, keep: dict[str, tuple[ClusterConfig, Clust
             breaker = functools.partial(CircuitBreaker, **dict(cc.breaker))  # type: ignore[arg-type]
         out[name] = Cluster(name, await discovery_for(cc), connections_per_server=cc.connections_per_server,
                             connect_timeout=cc.connect_timeout, heartbeat_interval=cc.heartbeat_interval,
-                            limits=_limits(cfg), group=cc.group, retries=cc.retries, breaker=breaker)
+                            limits=_limits(cfg), group=cc.group, retries=cc.retries, breaker=breaker,
+                            tls=_client_tls(cc), server_hostname=cc.tls_server_name)
     return out
+
+
+def _client_tls(cc: ClusterConfig) -> ssl.SSLContext | None:
+    """The TLS context for a cluster's upstream connections (None: plain text)."""
+    if not cc.tls:
+        return None
+    ctx = ssl.create_default_context(cafile=cc.tls_ca)
+    if cc.tls_insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def _observers(cfg: ProxyConfig, observers: Iterable[CallObserver]) -> list[CallObserver]:
@@ -148,7 +161,11 @@ class ProxyApp:
             if cfg.listen != old.listen or (cfg.tls_cert, cfg.tls_key) != (old.tls_cert, old.tls_key):
                 log.warning("listen addresses and TLS change only on a restart; the rest is reloaded")
             keep = {n: (old.clusters[n], c) for n, c in self.proxy.clusters.items() if n in old.clusters}
-            clusters = await _clusters(cfg, keep)
+            try:
+                clusters = await _clusters(cfg, keep)
+            except Exception as exc:  # noqa: BLE001 - a CA file or registry that fails keeps the old config
+                log.error("configuration not reloaded, the old one stays: %s", exc)
+                return f"{self.path}: {exc}"
             new_observers = _observers(cfg, self.extra_observers) if cfg.access_log != old.access_log else None
             self.proxy.frame_timeout = cfg.frame_timeout
             await self.proxy.reload(cfg.routes, clusters, new_observers)

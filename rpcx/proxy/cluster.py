@@ -48,8 +48,10 @@ class Cluster:
     def __init__(self, name: str, discovery: ServiceDiscovery, *, connections_per_server: int = 2,
                  tls: _ssl.SSLContext | None = None, connect_timeout: float = 5.0,
                  heartbeat_interval: float | None = None, limits: Limits = Limits(), group: str = "",
-                 retries: int = 0, breaker: Callable[[], CircuitBreaker] | None = None) -> None:
+                 retries: int = 0, breaker: Callable[[], CircuitBreaker] | None = None,
+                 server_hostname: str | None = None) -> None:
         self.name = name
+        self.server_hostname = server_hostname
         self.retries = retries
         #: makes one server's breaker (None: no breakers)
         self.breaker = breaker
@@ -138,7 +140,8 @@ class Cluster:
         assert self.events is not None, "Cluster.start() first"
         up = UpstreamConnection(key, self.events, limits=self.limits, tls=self.tls,
                                 connect_timeout=self.connect_timeout,
-                                heartbeat_interval=self.heartbeat_interval, owner=owner)
+                                heartbeat_interval=self.heartbeat_interval, owner=owner,
+                                server_hostname=self.server_hostname)
         up.start()
         if self.retired:
             up.retire()

@@ -73,6 +73,12 @@ class ClusterConfig:
     retries: int = 0
     #: CircuitBreaker keyword arguments (failures, cooldown, window, error_rate, min_calls), or None
     breaker: tuple[tuple[str, float], ...] | None = None
+    #: TLS to the servers: ``tls_ca`` (PEM file to trust; None: the system's), ``tls_insecure``
+    #: (no verification), ``tls_server_name`` (the name checked in their certificates)
+    tls: bool = False
+    tls_ca: str | None = None
+    tls_insecure: bool = False
+    tls_server_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -287,7 +293,7 @@ def _route(value: Any, where: str, clusters: dict[str, ClusterConfig], default_n
 
 def _cluster(name: str, value: Any, where: str) -> ClusterConfig:
     c = _mapping(value, where, {"servers", "registry", "connections_per_server", "connect_timeout",
-                                "heartbeat_interval", "group", "retries", "breaker"})
+                                "heartbeat_interval", "group", "retries", "breaker", "tls"})
     if ("servers" in c) == ("registry" in c):
         raise ConfigError(where, "give either servers: [...] or registry: {url: ..., service: ...}")
     servers: list[KVPair] = []
@@ -342,9 +348,20 @@ def _cluster(name: str, value: Any, where: str) -> ClusterConfig:
         if dict(params).get("window", 1) == 0:
             raise ConfigError(f"{w}.window", "must be more than 0")
         breaker = tuple(params)
+    tls = c.get("tls")
+    if tls is True:
+        tls = {}
+    tls_doc = _mapping(tls, f"{where}.tls", {"ca", "insecure", "server_name"}) if tls is not None else None
+    if tls_doc is not None and not isinstance(tls_doc.get("insecure", False), bool):
+        raise ConfigError(f"{where}.tls.insecure", "expected true or false")
     return ClusterConfig(
         name=name, servers=tuple(servers), registry=registry, service=service, base_path=base_path,
         connections_per_server=n, retries=retries, breaker=breaker,
+        tls=tls_doc is not None,
+        tls_ca=_str(tls_doc["ca"], f"{where}.tls.ca") if tls_doc and "ca" in tls_doc else None,
+        tls_insecure=bool(tls_doc.get("insecure", False)) if tls_doc else False,
+        tls_server_name=_str(tls_doc["server_name"], f"{where}.tls.server_name")
+        if tls_doc and "server_name" in tls_doc else None,
         connect_timeout=parse_duration(c.get("connect_timeout", 5.0), f"{where}.connect_timeout"),
         heartbeat_interval=(parse_duration(c["heartbeat_interval"], f"{where}.heartbeat_interval")
                             if c.get("heartbeat_interval") else None),

@@ -60,8 +60,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     def __init__(self, key: str, events: UpstreamEvents, *, limits: Limits = Limits(),
                  tls: _ssl.SSLContext | None = None, connect_timeout: float = 5.0,
-                 heartbeat_interval: float | None = None, owner: Any = None) -> None:
+                 heartbeat_interval: float | None = None, owner: Any = None,
+                 server_hostname: str | None = None) -> None:
         self.key = key
+        self.server_hostname = server_hostname
         self.events = events
         self.owner = owner
         self.limits = limits
@@ -91,7 +93,9 @@ class UpstreamConnection(asyncio.Protocol):
     async def _dial(self) -> None:
         addr = parse_address(self.key)
         try:
-            await dial(addr, lambda: self, ssl=tls_for(addr.network, self.tls), timeout=self.connect_timeout)
+            ssl = tls_for(addr.network, self.tls)
+            extra: dict[str, Any] = {"server_hostname": self.server_hostname} if ssl is not None and self.server_hostname else {}
+            await dial(addr, lambda: self, ssl=ssl, timeout=self.connect_timeout, **extra)
         except asyncio.CancelledError:
             self._fail_all("the proxy is closing")
             raise

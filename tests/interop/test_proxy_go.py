@@ -72,3 +72,22 @@ async def test_python_client_through_the_proxy_to_a_go_server(go_bin, start_go_s
         assert await asyncio.to_thread(proxy.stop) == 0
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert len(lines) == 501 and sum(r["fault"] == "abort" for r in lines) == 1
+
+
+def test_go_client_over_tls_through_the_proxy_to_a_go_tls_server(go_bin, start_go_server, tls_cert, tmp_path) -> None:
+    cert, key = tls_cert
+    server = start_go_server("--cert", cert, "--key", key)
+    cfg = tmp_path / "proxy.yaml"
+    cfg.write_text(
+        "listen: tcp@127.0.0.1:0\n"
+        f"tls: {{cert: '{cert}', key: '{key}'}}\n"
+        f"clusters: {{go: {{servers: [{server.address}], tls: {{ca: '{cert}'}}}}}}\n"
+        "default: {cluster: go}\n"
+    )
+    proxy = start_proxy(cfg)
+    try:
+        out = run_go_client(go_bin, proxy.address, "--tls", "--insecure", "--suite", "--only", "mul,fail,gzip,concurrent")
+        assert _suite_results(out.stdout) == {"mul": "ok", "fail": "ok", "gzip": "ok", "concurrent": "ok"}, \
+            out.stdout + out.stderr[-2000:]
+    finally:
+        assert proxy.stop() == 0
