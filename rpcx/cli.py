@@ -250,6 +250,8 @@ async def _proxy(a: argparse.Namespace) -> int:
         return fail("rpcx proxy", "cannot start", exc)
     for address in addresses:
         print(f"serving {address}", flush=True)
+    if app.admin is not None:
+        print(f"admin {app.admin.address}", flush=True)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

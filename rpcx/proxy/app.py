@@ -36,6 +36,7 @@ from ..client.discovery import MultipleServersDiscovery, ServiceDiscovery
 from ..protocol.decoder import Limits
 from ..transport.base import server_tls_context
 from .accesslog import AccessLog
+from .admin import AdminServer
 from .calls import CallObserver
 from .cluster import Cluster
 from .config import ClusterConfig, ConfigError, ProxyConfig, load_config
@@ -127,6 +128,7 @@ class ProxyApp:
         self.reloads = 0
         self._stamp: tuple[float, int] | None = None
         self._lock = asyncio.Lock()
+        self.admin: AdminServer | None = None
 
     def _file_stamp(self) -> tuple[float, int] | None:
         try:
@@ -142,9 +144,14 @@ class ProxyApp:
         cfg = self.config = load_config(self.path)
         self.proxy = await build_proxy(cfg, rng=self.rng, observers=self.extra_observers)
         try:
-            return [await self.proxy.start(a) for a in cfg.listen]
+            bound = [await self.proxy.start(a) for a in cfg.listen]
+            if cfg.admin is not None:
+                self.admin = AdminServer(self)
+                await self.admin.start(cfg.admin)
+                log.info("admin endpoint on %s", self.admin.address)
+            return bound
         except BaseException:
-            await self.proxy.aclose()
+            await self.aclose()
             raise
 
     async def reload(self) -> str | None:
@@ -158,8 +165,9 @@ class ProxyApp:
                 log.error("configuration not reloaded, the old one stays: %s", exc)
                 return str(exc)
             old = self.config
-            if cfg.listen != old.listen or (cfg.tls_cert, cfg.tls_key) != (old.tls_cert, old.tls_key):
-                log.warning("listen addresses and TLS change only on a restart; the rest is reloaded")
+            if (cfg.listen, cfg.tls_cert, cfg.tls_key, cfg.admin) != (old.listen, old.tls_cert, old.tls_key, old.admin):
+                log.warning("listen addresses, TLS and the admin address change only on a restart; "
+                            "the rest is reloaded")
             keep = {n: (old.clusters[n], c) for n, c in self.proxy.clusters.items() if n in old.clusters}
             try:
                 clusters = await _clusters(cfg, keep)
@@ -183,6 +191,8 @@ class ProxyApp:
                 await self.reload()
 
     async def aclose(self) -> None:
-        """Close the proxy."""
+        """Close the proxy and its admin endpoint."""
+        if self.admin is not None:
+            await self.admin.aclose()
         if self.proxy is not None:
             await self.proxy.aclose()

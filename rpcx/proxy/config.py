@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..client.discovery import KVPair
@@ -98,7 +98,8 @@ class ProxyConfig:
     max_message_length: int | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: where the admin HTTP endpoint listens (tcp@host:port), or None
+    admin: str | None = None
 
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
@@ -369,7 +370,8 @@ def _cluster(name: str, value: Any, where: str) -> ClusterConfig:
     )
 
 
-_TOP = {"listen", "clusters", "routes", "default", "access_log", "frame_timeout", "max_message_length", "tls"}
+_TOP = {"listen", "clusters", "routes", "default", "access_log", "frame_timeout", "max_message_length", "tls",
+        "admin"}
 
 
 def parse_config(doc: Any) -> ProxyConfig:
@@ -424,7 +426,18 @@ def parse_config(doc: Any) -> ProxyConfig:
         max_message_length=mml,
         tls_cert=_str(tls["cert"], "tls.cert") if tls else None,
         tls_key=_str(tls["key"], "tls.key") if tls else None,
+        admin=_admin(top.get("admin")),
     )
+
+
+def _admin(value: Any) -> str | None:
+    if value is None:
+        return None
+    addr = _str(value, "admin")
+    network, sep, rest = addr.partition("@")
+    if not sep or network != "tcp" or ":" not in rest:
+        raise ConfigError("admin", f"expected tcp@HOST:PORT (the admin endpoint is HTTP over tcp), got {addr!r}")
+    return addr
 
 
 def load_config(path: str) -> ProxyConfig:
