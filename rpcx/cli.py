@@ -367,7 +367,11 @@ def main(argv: list[str] | None = None) -> int:
             from .proxy.config import ConfigError
 
             try:
-                return asyncio.run(_proxy(a))
+                try:
+                    import uvloop  # the speed extra: the proxy is all event-loop work
+                except ImportError:
+                    return asyncio.run(_proxy(a))
+                return uvloop.run(_proxy(a))
             except ConfigError as exc:
                 print(f"{prog}: invalid configuration: {exc}", file=sys.stderr)
                 return EXIT_USAGE

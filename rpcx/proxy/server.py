@@ -71,6 +71,8 @@ class DownstreamConnection(asyncio.Protocol):
         self.pinned: dict[tuple[str, str], UpstreamConnection] = {}
         self._partial_since: float | None = None
         self._frame_timer: asyncio.TimerHandle | None = None
+        #: replies written in this loop turn after its first (see send); None: nothing written yet
+        self._wbuf: list[bytes | bytearray] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -130,8 +132,22 @@ class DownstreamConnection(asyncio.Protocol):
             self._arm_frame_timer()
 
     def send(self, frame: bytes | bytearray) -> None:
-        if not self.closed and self.transport is not None:
+        """Write a frame to the client: the first of a loop turn at once, the rest of that turn
+        joined into one write at its end (replies from one upstream read cost one system call)."""
+        if self.closed or self.transport is None:
+            return
+        buf = self._wbuf
+        if buf is None:
             self.transport.write(frame)
+            self._wbuf = []
+            asyncio.get_running_loop().call_soon(self._end_turn)
+        else:
+            buf.append(frame)
+
+    def _end_turn(self) -> None:
+        buf, self._wbuf = self._wbuf, None
+        if buf and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(buf[0] if len(buf) == 1 else b"".join(buf))
 
     def fail(self, reason: str) -> None:
         """A protocol error from this client: close it (only it)."""
@@ -139,6 +155,7 @@ class DownstreamConnection(asyncio.Protocol):
             return
         log.warning("closing client %s: %s", self.peer, reason)
         if self.transport is not None:
+            self._end_turn()  # replies to the frames before the bad ones still go out
             self.transport.close()  # replies already written still go out; connection_lost follows
         self.closed = True
 

@@ -81,6 +81,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._why = "closed"
         #: a reload took this connection's cluster away: close once no call waits on it
         self.retiring = False
+        #: frames written in this loop turn after its first (see _write); None: nothing written yet
+        self._wbuf: list[bytes | bytearray] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -120,6 +122,7 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self._why = why
         if self._transport is not None:
+            self._end_turn()  # what this turn wrote (a oneway call, say) still goes out
             self._transport.close()
         elif self._dial_task is not None:
             self._dial_task.cancel()
@@ -185,9 +188,25 @@ class UpstreamConnection(asyncio.Protocol):
         if call is not None:
             call.upstream = self
             call.upstream_seq = seq
-        self._transport.write(out)
+        self._write(out)
         if call is None and self.retiring:
             self._close_if_idle()
+
+    def _write(self, frame: bytes | bytearray) -> None:
+        """The first frame of a loop turn goes at once; the rest of that turn go in one write at its
+        end (as the client does): calls from one client read, or many clients, cost one system call."""
+        buf = self._wbuf
+        if buf is None:
+            self._transport.write(frame)  # type: ignore[union-attr]
+            self._wbuf = []
+            self._loop.call_soon(self._end_turn)  # type: ignore[union-attr]
+        else:
+            buf.append(frame)
+
+    def _end_turn(self) -> None:
+        buf, self._wbuf = self._wbuf, None
+        if buf and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(buf[0] if len(buf) == 1 else b"".join(buf))
 
     def forget(self, call: "ProxyCall") -> None:
         """Stop waiting for ``call``'s reply (its client left, or it timed out here)."""
