@@ -107,7 +107,7 @@ async def build_proxy(cfg: ProxyConfig, *, rng: random.Random | None = None,
     obs = _observers(cfg, observers)
     tls = server_tls_context(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert else None
     return ProxyServer(cfg.routes, clusters, rng=rng, observers=obs, limits=limits,
-                       frame_timeout=cfg.frame_timeout, tls=tls)
+                       frame_timeout=cfg.frame_timeout, tls=tls, max_clients=cfg.max_clients)
 
 
 class ProxyApp:
@@ -176,6 +176,7 @@ class ProxyApp:
                 return f"{self.path}: {exc}"
             new_observers = _observers(cfg, self.extra_observers) if cfg.access_log != old.access_log else None
             self.proxy.frame_timeout = cfg.frame_timeout
+            self.proxy.max_clients = cfg.max_clients
             await self.proxy.reload(cfg.routes, clusters, new_observers)
             self.config = cfg
             self.reloads += 1

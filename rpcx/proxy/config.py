@@ -100,6 +100,8 @@ class ProxyConfig:
     tls_key: str | None = None
     #: where the admin HTTP endpoint listens (tcp@host:port), or None
     admin: str | None = None
+    #: client connections open at once at most (None: no limit)
+    max_clients: int | None = None
 
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
@@ -236,7 +238,8 @@ def _string_pairs(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     return tuple((str(k), str(v)) for k, v in value.items())
 
 
-_ROUTE_KEYS = {"name", "match", "cluster", "clusters", "timeout", "metadata", "rewrite", "faults", "pin_upstream"}
+_ROUTE_KEYS = {"name", "match", "cluster", "clusters", "timeout", "metadata", "rewrite", "faults", "pin_upstream",
+               "rate_limit"}
 
 
 def _route(value: Any, where: str, clusters: dict[str, ClusterConfig], default_name: str) -> Route:
@@ -277,7 +280,21 @@ def _route(value: Any, where: str, clusters: dict[str, ClusterConfig], default_n
     timeout = parse_duration(r["timeout"], f"{where}.timeout") if "timeout" in r else None
     if timeout == 0:
         raise ConfigError(f"{where}.timeout", "a timeout must be more than 0 (leave it out for none)")
+    rate_limit = None
+    if r.get("rate_limit") is not None:
+        w = f"{where}.rate_limit"
+        rl = _mapping(r["rate_limit"], w, {"rate", "burst"})
+        if "rate" not in rl:
+            raise ConfigError(w, "give rate: calls per second (and optionally burst: N)")
+        rate = _number(rl["rate"], f"{w}.rate", 0)
+        if rate == 0:
+            raise ConfigError(f"{w}.rate", "must be more than 0")
+        burst = rl.get("burst", max(1, int(rate)))
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            raise ConfigError(f"{w}.burst", f"expected a whole number >= 1, got {burst!r}")
+        rate_limit = (rate, burst)
     return Route(
+        rate_limit=rate_limit,
         name=_str(r.get("name", default_name), f"{where}.name"),
         match=_match(r.get("match"), f"{where}.match"),
         clusters=tuple(targets),
@@ -371,7 +388,7 @@ def _cluster(name: str, value: Any, where: str) -> ClusterConfig:
 
 
 _TOP = {"listen", "clusters", "routes", "default", "access_log", "frame_timeout", "max_message_length", "tls",
-        "admin"}
+        "admin", "max_clients"}
 
 
 def parse_config(doc: Any) -> ProxyConfig:
@@ -427,7 +444,16 @@ def parse_config(doc: Any) -> ProxyConfig:
         tls_cert=_str(tls["cert"], "tls.cert") if tls else None,
         tls_key=_str(tls["key"], "tls.key") if tls else None,
         admin=_admin(top.get("admin")),
+        max_clients=_max_clients(top.get("max_clients")),
     )
+
+
+def _max_clients(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError("max_clients", f"expected a whole number >= 1, got {value!r}")
+    return value
 
 
 def _admin(value: Any) -> str | None:

@@ -27,6 +27,7 @@ import ipaddress
 import random
 import re
 from dataclasses import dataclass, field
+from ..plugins.ratelimit import TokenBucket
 from ..protocol.header import FrameHeader
 from .faults import Faults
 
@@ -156,6 +157,18 @@ class Route:
     rewrite_method: str | None = None
     faults: Faults = Faults()
     pin_upstream: bool = False
+    #: at most this many calls per second through the route, bursts of ``burst`` (None: no limit);
+    #: calls over it get Go's ``request reached rate limit`` error from the proxy
+    rate_limit: tuple[float, int] | None = None
+    _bucket: TokenBucket | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.rate_limit is not None:
+            object.__setattr__(self, "_bucket", TokenBucket(self.rate_limit[0], self.rate_limit[1]))
+
+    def admit(self) -> bool:
+        """Take a token from the route's rate limit (always true without one)."""
+        return self._bucket is None or self._bucket.take()
 
     @property
     def edits_call(self) -> bool:

@@ -43,6 +43,7 @@ from ..protocol.header import FrameHeader, rewrite_seq
 from ..protocol.message import Message, encode
 from ..protocol.connection import ResponseReceived
 from ..oneline import human_duration
+from ..plugins.ratelimit import RATE_LIMITED
 from ..transport.base import Listener, listen, parse_address, tls_for
 from .calls import CallObserver, CallRecord, ProxyCall
 from .cluster import Cluster
@@ -76,6 +77,13 @@ class DownstreamConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        limit = self.proxy.max_clients
+        if limit is not None and len(self.proxy._downstreams) >= limit:
+            log.warning("refusing a client: %d clients already connected (max_clients)", limit)
+            self.proxy.clients_refused += 1
+            self.closed = True
+            transport.close()
+            return
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.host, self.peer = str(peer[0]), f"{peer[0]}:{peer[1]}"
@@ -176,7 +184,8 @@ class ProxyServer:
 
     ``rng`` draws faults and weighted clusters (seed it for reproducible tests). ``observers`` get
     every finished call (the access log; metrics plug in the same way). ``frame_timeout`` closes a
-    client that starts a frame and does not finish it.
+    client that starts a frame and does not finish it; ``max_clients`` bounds the client
+    connections open at once (more are closed as they arrive).
     """
 
     def __init__(
@@ -189,6 +198,7 @@ class ProxyServer:
         limits: Limits = Limits(),
         frame_timeout: float | None = 30.0,
         tls: _ssl.SSLContext | None = None,
+        max_clients: int | None = None,
     ) -> None:
         missing = {name for r in routes.all_routes() for name, _ in r.clusters} - set(clusters)
         if missing:
@@ -201,6 +211,9 @@ class ProxyServer:
         self.frame_timeout = frame_timeout
         self.tls = tls
         self.pushes_dropped = 0
+        #: client connections open at once at most (None: no limit); more are closed at once
+        self.max_clients = max_clients
+        self.clients_refused = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[Listener] = []
         self._downstreams: set[DownstreamConnection] = set()
@@ -293,6 +306,9 @@ class ProxyServer:
         route = call.route = self.routes.select(h, down.host, call.md)
         if route is None:
             self._answer(call, f"{PROXY_ERROR_PREFIX}no route for {h.service_path}.{h.service_method}")
+            return
+        if not route.admit():
+            self._answer(call, RATE_LIMITED)  # Go's text, as its rate limit plugin answers
             return
         delay: float | None = None
         abort: str | None = None

@@ -104,3 +104,34 @@ def test_resilience_config_mistakes(cluster: dict, where: str) -> None:
         parse_config({"listen": "tcp@127.0.0.1:0", "clusters": {"c": {"servers": ["tcp@127.0.0.1:1"], **cluster}},
                       "default": {"cluster": "c"}})
     assert info.value.where == where
+
+
+async def test_rate_limit_per_route(proxy_factory, echo_upstream) -> None:
+    rec = Recorder()
+    _, paddr = await proxy_factory({"clusters": {"c": {"servers": [echo_upstream.address]}}, "routes": [
+        {"name": "limited", "match": {"method": "Slow"}, "cluster": "c", "rate_limit": {"rate": 0.001, "burst": 5}},
+    ], "default": {"cluster": "c"}}, observers=[rec])
+    async with await Client.connect(paddr, RAW) as c:
+        results = await asyncio.gather(*(c.call("S", "Slow", b"x") for _ in range(20)), return_exceptions=True)
+        assert await asyncio.gather(*(c.call("S", "Other", b"y") for _ in range(20))) == [b"y"] * 20
+    refused = [r for r in results if isinstance(r, ServiceError)]
+    assert len(refused) == 15 and all(str(e) == "request reached rate limit" for e in refused)
+    assert len(echo_upstream.frames) == 25
+
+
+async def test_max_clients(proxy_factory, echo_upstream, raw) -> None:
+    proxy, paddr = await proxy_factory({"max_clients": 2, "clusters": {"c": {"servers": [echo_upstream.address]}},
+                                        "default": {"cluster": "c"}})
+    a = await Client.connect(paddr, RAW)
+    b = await Client.connect(paddr, RAW)
+    assert await a.call("S", "M", b"1") == b"1" and await b.call("S", "M", b"2") == b"2"
+    extra = await raw(paddr)
+    await extra.wait_closed_by_server()
+    assert proxy.clients_refused == 1
+    await a.aclose()
+    async with asyncio.timeout(WAIT):
+        while proxy.clients > 1:
+            await asyncio.sleep(0.01)
+    async with await Client.connect(paddr, RAW) as c:
+        assert await c.call("S", "M", b"3") == b"3"
+    await b.aclose()
