@@ -74,6 +74,10 @@ class DownstreamConnection(asyncio.Protocol):
         self._frame_timer: asyncio.TimerHandle | None = None
         #: replies written in this loop turn after its first (see send); None: nothing written yet
         self._wbuf: list[bytes | bytearray] | None = None
+        #: why reading from this client is paused: it does not read its replies, and/or an
+        #: upstream connection does not take requests fast enough
+        self.slow_reader = False
+        self.upstream_busy = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -90,6 +94,9 @@ class DownstreamConnection(asyncio.Protocol):
         elif peer:
             self.host = self.peer = str(peer)
         self.proxy._downstreams.add(self)
+        if self.proxy._busy_upstreams:
+            self.upstream_busy = True
+            self._update_reading()
 
     def data_received(self, data: bytes) -> None:
         error: ProtocolError | None = None
@@ -138,6 +145,23 @@ class DownstreamConnection(asyncio.Protocol):
             self.fail(f"a frame was not completed within {timeout:g}s ({self.decoder.buffered} bytes buffered)")
         else:
             self._arm_frame_timer()
+
+    # -- backpressure: a client that does not read its replies sends no more requests --------------
+    def pause_writing(self) -> None:
+        self.slow_reader = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self.slow_reader = False
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        if self.transport is None or self.closed:
+            return
+        if self.slow_reader or self.upstream_busy:
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
 
     def send(self, frame: bytes | bytearray) -> None:
         """Write a frame to the client: the first of a loop turn at once, the rest of that turn
@@ -214,6 +238,8 @@ class ProxyServer:
         #: client connections open at once at most (None: no limit); more are closed at once
         self.max_clients = max_clients
         self.clients_refused = 0
+        #: upstream connections whose write buffer is over its high-water mark now
+        self._busy_upstreams: set[UpstreamConnection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[Listener] = []
         self._downstreams: set[DownstreamConnection] = set()
@@ -486,8 +512,24 @@ class ProxyServer:
             return
         owner.send(encode(msg))  # decompress=False upstream: a compressed payload stays as it came
 
+    def upstream_busy(self, up: UpstreamConnection, busy: bool) -> None:
+        """``up`` stopped (or resumed) taking bytes as fast as they come: while any upstream
+        connection is busy, no client is read from, so requests cannot pile up in the proxy."""
+        was = bool(self._busy_upstreams)
+        if busy:
+            self._busy_upstreams.add(up)
+        else:
+            self._busy_upstreams.discard(up)
+        now = bool(self._busy_upstreams)
+        if now != was:
+            for down in list(self._downstreams):
+                down.upstream_busy = now
+                down._update_reading()
+
     def upstream_closed(self, up: UpstreamConnection) -> None:
         """``up`` ended: a pinned client dials a new one on its next call."""
+        if up in self._busy_upstreams:
+            self.upstream_busy(up, False)
         owner: Any = up.owner
         if owner is not None:
             for k, v in list(owner.pinned.items()):

@@ -53,6 +53,8 @@ class UpstreamEvents(Protocol):
 
     def upstream_closed(self, up: "UpstreamConnection") -> None: ...
 
+    def upstream_busy(self, up: "UpstreamConnection", busy: bool) -> None: ...
+
 
 class UpstreamConnection(asyncio.Protocol):
     """See the module docstring. ``owner`` is the client connection this one is pinned to (pushes
@@ -154,6 +156,12 @@ class UpstreamConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes; connection_lost answers what is pending
+
+    def pause_writing(self) -> None:
+        self.events.upstream_busy(self, True)
+
+    def resume_writing(self) -> None:
+        self.events.upstream_busy(self, False)
 
     def retire(self) -> None:
         """Close as soon as no call waits on this connection (calls in flight still get their replies)."""

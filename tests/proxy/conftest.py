@@ -55,6 +55,14 @@ class EchoUpstream:
         self.address = f"tcp@127.0.0.1:{port}"
         return self.address
 
+    def pause_reading(self) -> None:
+        for t in self.transports:
+            t.pause_reading()
+
+    def resume_reading(self) -> None:
+        for t in self.transports:
+            t.resume_reading()
+
     def abort_all(self) -> None:
         for t in self.transports:
             t.abort()

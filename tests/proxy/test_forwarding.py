@@ -271,3 +271,48 @@ async def test_route_timeout_answers_and_is_sent_upstream(proxy_factory, echo_up
     assert reply is not None and reply.seq == 2
     assert reply.error == "rpcx proxy: call timed out after 150 ms (route default)"
     parse_frame(encode(reply))
+
+
+async def test_a_client_that_does_not_read_stops_being_read(proxy_factory, echo_upstream, raw) -> None:
+    """Replies a client does not read pile up only to the transport's high-water mark: then the proxy
+    stops reading that client's requests, so it cannot make the proxy buffer without bound. Other
+    clients carry on."""
+    proxy, paddr = await proxy_factory(one_cluster(echo_upstream.address))
+    big = b"z" * (1 << 20)
+    slow = await raw(paddr)
+    n = 40
+    for i in range(n):  # written without waiting: the kernel and the proxy take what they will
+        slow.writer.write(encode(Message(service_path="S", service_method="M", seq=i, payload=big)))
+    async with asyncio.timeout(WAIT):
+        while not any(d.slow_reader for d in proxy._downstreams):
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.5)
+    assert len(echo_upstream.frames) < n  # the proxy stopped reading the slow client's requests
+    async with await Client.connect(paddr, Option(serialize_type=SerializeType.NONE)) as c:
+        assert await c.call("S", "M", b"fine") == b"fine"
+    # once it reads, everything is answered (two upstream connections: in any order)
+    seqs = set()
+    async with asyncio.timeout(60):
+        while len(seqs) < n:
+            msg = await slow.recv(60)
+            assert msg is not None and len(msg.payload) == len(big)
+            seqs.add(msg.seq)
+    assert seqs == set(range(n))
+
+
+async def test_an_upstream_that_does_not_read_stops_the_proxy_reading_clients(proxy_factory, echo_upstream) -> None:
+    proxy, paddr = await proxy_factory({"clusters": {"up": {"servers": [echo_upstream.address],
+                                                            "connections_per_server": 1}},
+                                        "default": {"cluster": "up"}})
+    async with await Client.connect(paddr, Option(serialize_type=SerializeType.NONE)) as c:
+        assert await c.call("S", "M", b"warm") == b"warm"
+        echo_upstream.pause_reading()
+        big = b"q" * (1 << 20)
+        calls = [asyncio.ensure_future(c.call("S", "M", big)) for _ in range(30)]
+        async with asyncio.timeout(WAIT):
+            while not proxy._busy_upstreams:
+                await asyncio.sleep(0.01)
+        assert all(d.upstream_busy for d in proxy._downstreams)
+        echo_upstream.resume_reading()
+        assert await asyncio.wait_for(asyncio.gather(*calls), 60) == [big] * 30
+        assert not proxy._busy_upstreams and not any(d.upstream_busy for d in proxy._downstreams)
