@@ -4,7 +4,7 @@ metadata or renames a call re-encodes the header sections, never the payload).
 
 Modules, each small: ``frames`` (byte-level edits), ``routing`` (matches and routes), ``faults``,
 ``expr`` (the access log's filter language), ``calls`` (per-call state and records), ``upstream``
-(one connection to a server), ``cluster`` (servers and connection pools), ``server`` (the proxy),
+(one connection to a server), ``downstream`` (one client's connection), ``cluster`` (servers and connection pools), ``server`` (the proxy),
 ``accesslog``, ``config`` (the YAML file), ``app`` (config to proxy). See docs/proxy.md.
 """
 

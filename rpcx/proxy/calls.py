@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from .cluster import Cluster
-    from .server import DownstreamConnection
+    from .downstream import DownstreamConnection
     from .upstream import UpstreamConnection
 
 __all__ = ["ProxyCall", "CallRecord", "CallObserver", "FIELDS"]
