@@ -91,3 +91,36 @@ def test_go_client_over_tls_through_the_proxy_to_a_go_tls_server(go_bin, start_g
             out.stdout + out.stderr[-2000:]
     finally:
         assert proxy.stop() == 0
+
+
+async def test_go_and_python_clients_at_once_get_only_their_own_replies(go_bin, start_go_server, tmp_path) -> None:
+    """Three Go clients (the suite's 1000-call concurrent check each, plus metadata and gzip checks)
+    and four Python clients (2000 calls each, every reply checked) share the proxy's two upstream
+    connections to one Go server at the same time."""
+    server = start_go_server()
+    cfg, _ = write_config(tmp_path, server.address)
+    proxy = await asyncio.to_thread(start_proxy, cfg)
+    try:
+        async def python_client(k: int) -> list[str]:
+            bad = []
+            async with await Client.connect(proxy.address) as c:
+                sem = asyncio.Semaphore(100)
+
+                async def one(i: int) -> None:
+                    async with sem:
+                        r = await c.call("Arith", "Mul", {"A": i, "B": k + 2})
+                        if r["C"] != i * (k + 2):
+                            bad.append(f"client {k}: Mul({i}, {k + 2}) = {r['C']}")
+
+                await asyncio.gather(*(one(i) for i in range(2000)))
+            return bad
+
+        go_runs = [asyncio.to_thread(run_go_client, go_bin, proxy.address, "--suite", "--only",
+                                     "concurrent,metadata,gzip") for _ in range(3)]
+        results = await asyncio.gather(*go_runs, *(python_client(k) for k in range(4)))
+    finally:
+        assert await asyncio.to_thread(proxy.stop) == 0
+    for out in results[:3]:
+        assert _suite_results(out.stdout) == {"concurrent": "ok", "metadata": "ok", "gzip": "ok"}, \
+            out.stdout + out.stderr[-2000:]
+    assert [bad for bad in results[3:] if bad] == []
