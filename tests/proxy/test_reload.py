@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rpcx import Client
 from rpcx.client import Option
+from rpcx.protocol import FrameHeader
 from rpcx.protocol.constants import SerializeType
 from rpcx.proxy import ProxyApp
 
@@ -51,12 +52,16 @@ async def test_reload_under_load_fails_no_call(tmp_path: Path) -> None:
                     await asyncio.sleep(0.01)
             a.hold = False  # those 50 stay held; later calls to a are answered at once
             stop = False
+            reloaded = False
             results: list[bytes | BaseException] = []
+            after_reload: set[bytes] = set()  # bodies of calls begun once the first reload was done
 
             async def load(i: int) -> None:
                 n = 0
                 while not stop:
                     body = f"{i}-{n}".encode()
+                    if reloaded:
+                        after_reload.add(body)
                     try:
                         got = await c.call("S", "M", body)
                         results.append(got if got == body else AssertionError(f"{got!r} != {body!r}"))
@@ -64,17 +69,23 @@ async def test_reload_under_load_fails_no_call(tmp_path: Path) -> None:
                         results.append(exc)
                     n += 1
 
+            async def progress(calls: int) -> None:
+                target = len(results) + calls
+                async with asyncio.timeout(WAIT):
+                    while len(results) < target:
+                        await asyncio.sleep(0.005)
+
             workers = [asyncio.ensure_future(load(i)) for i in range(20)]
-            await asyncio.sleep(0.05)
+            await progress(100)
             # cluster a goes away: its connections close once their calls are answered
             cfg.write_text(f"listen: tcp@127.0.0.1:0\nclusters: {{b: {{servers: [{b.address}]}}}}\n"
                            "default: {cluster: b}\n")
             assert await app.reload() is None
-            a_frames = len(a.frames)
-            await asyncio.sleep(0.05)
+            reloaded = True
+            await progress(100)
             write(cfg, "b", a.address, b.address, "access_log: {path: '%s'}\n" % (tmp_path / "log"))
             assert await app.reload() is None
-            await asyncio.sleep(0.05)
+            await progress(100)
             stop = True
             await asyncio.wait_for(asyncio.gather(*workers), WAIT)
             # the held calls still get their replies from a, whose connections then close
@@ -82,9 +93,10 @@ async def test_reload_under_load_fails_no_call(tmp_path: Path) -> None:
                 t.write(reply)
             assert [await asyncio.wait_for(h, WAIT) for h in held] == [f"held-{i}".encode() for i in range(50)]
             failures = [r for r in results if isinstance(r, BaseException)]
-            assert failures == [] and len(results) > 100
-            assert len(a.frames) == a_frames  # nothing new went to a after the first reload
-            assert len(b.frames) > 0
+            assert failures == [] and len(results) >= 300
+            bodies_at_a = {f[FrameHeader.parse(f).payload_start:] for f in a.frames}
+            bodies_at_b = {f[FrameHeader.parse(f).payload_start:] for f in b.frames}
+            assert after_reload and after_reload <= bodies_at_b and not after_reload & bodies_at_a
             async with asyncio.timeout(WAIT):
                 while not all(t.is_closing() for t in a.transports):
                     await asyncio.sleep(0.01)
