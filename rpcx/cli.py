@@ -1,5 +1,5 @@
 """Command line (layer: tools): serve objects, call a service, ping a server, decode a frame, run a
-gateway, dump the calls in a capture or between a client and a server, list a registry's services.
+gateway, dump the calls in a capture or between a client and a server, list a registry's services, run the rpcx proxy.
 
     rpcx serve tcp@127.0.0.1:8972 mypkg.arith:Arith                    # serve Arith() until Ctrl-C
     rpcx serve tcp@127.0.0.1:8972 mypkg.arith:Arith --gateway          # ... with HTTP invoke and JSON-RPC too
@@ -13,6 +13,7 @@ gateway, dump the calls in a capture or between a client and a server, list a re
     rpcx dump capture.pcap --port 8972                                 # the calls in a tcpdump capture
     rpcx dump --listen 127.0.0.1:9000 --upstream 127.0.0.1:8972        # ... or live, between client and server
     rpcx list --registry redis://127.0.0.1:6379                        # services and servers in a registry
+    rpcx proxy -c examples/proxy/proxy.yaml                            # route calls to upstream clusters
 
 One text form for everything it prints: the reply as JSON, with bytes as base64 strings (as Go's
 ``encoding/json`` writes ``[]byte``) and times as RFC 3339 in every codec; response metadata as a
@@ -367,6 +368,43 @@ async def _list(a: argparse.Namespace) -> int:
     return 0
 
 
+async def _proxy(a: argparse.Namespace) -> int:
+    import random
+    import signal
+
+    from .proxy import ProxyApp
+
+    app = ProxyApp(a.config, rng=random.Random(a.seed) if a.seed is not None else None)
+    try:
+        addresses = await app.start()  # ConfigError (a ValueError) says where and what
+    except (OSError, RpcxError) as exc:
+        return fail("rpcx proxy", "cannot start", exc)
+    for address in addresses:
+        print(f"serving {address}", flush=True)
+    if app.admin is not None:
+        print(f"admin {app.admin.address}", flush=True)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[Any]] = set()
+
+    def on_hup() -> None:
+        task = loop.create_task(app.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    watcher = loop.create_task(app.watch_file(a.watch)) if a.watch > 0 else None
+    try:
+        await stop.wait()
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        await app.aclose()
+    return 0
+
+
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows each option's default, and descriptions as written."""
 
@@ -375,7 +413,7 @@ def parser() -> argparse.ArgumentParser:
     """The ``rpcx`` argument parser (``rpcx --help``, ``rpcx call --help``, ...)."""
     p = Parser(prog="rpcx", description="rpcx for Python: a command line.\n\n" + (__doc__ or "").split("\n\n")[1],
                formatter_class=_Help)
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="{serve,call,ping,decode,gateway,dump,list}",
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{serve,call,ping,decode,gateway,dump,list,proxy}",
                            parser_class=Parser)
     v = sub.add_parser("serve", help="serve a Python object's methods until Ctrl-C", formatter_class=_Help,
                        description="Register module:attribute (a class is instantiated) and serve it; prints "
@@ -467,6 +505,19 @@ def parser() -> argparse.ArgumentParser:
                     help="how long to wait for the registry, e.g. --timeout 1")
     li.add_argument("--json", action="store_true",
                     help='print {"Service": {"tcp@host:port": "metadata"}} for scripts')
+    x = sub.add_parser("proxy", help="route rpcx calls to upstream clusters (config from a YAML file)",
+                       formatter_class=_Help,
+                       description="An rpcx-aware proxy: routes each call by service, method, metadata and client "
+                                   "address to weighted upstream clusters, with timeouts, metadata edits, fault "
+                                   "injection and an access log; payloads are forwarded untouched. Prints "
+                                   "'serving ADDRESS' per listen address. SIGHUP or a change to the file "
+                                   "reloads it (an invalid file keeps the old configuration). See docs/proxy.md.\n\n"
+                                   "  rpcx proxy -c examples/proxy/proxy.yaml")
+    x.add_argument("-c", "--config", required=True, help="the YAML configuration file, e.g. -c proxy.yaml")
+    x.add_argument("--watch", type=float, default=1.0, metavar="SECONDS",
+                   help="reload when the file changes, checked this often (0: only on SIGHUP), e.g. --watch 2")
+    x.add_argument("--seed", type=int, default=None,
+                   help="seed the random draws of faults and weights (reproducible runs), e.g. --seed 1")
     return p
 
 
@@ -490,6 +541,18 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "gateway":
             _discovery(a.registry)  # a usage mistake is reported as one, before anything listens
             return asyncio.run(_gateway(a))
+        if a.cmd == "proxy":
+            from .proxy.config import ConfigError
+
+            try:
+                try:
+                    import uvloop  # the speed extra: the proxy is all event-loop work
+                except ImportError:
+                    return asyncio.run(_proxy(a))
+                return uvloop.run(_proxy(a))
+            except ConfigError as exc:
+                print(f"{prog}: invalid configuration: {exc}", file=sys.stderr)
+                return EXIT_USAGE
         return asyncio.run(_ping(a))
     except _Usage as exc:
         print(f"{prog}: {exc} (see --help)", file=sys.stderr)

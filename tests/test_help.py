@@ -12,7 +12,8 @@ import pytest
 
 PACKAGES = ["rpcx", "rpcx.client", "rpcx.server", "rpcx.protocol", "rpcx.transport", "rpcx.codec",
             "rpcx.errors", "rpcx.testing", "rpcx.cli", "rpcx.oneline", "rpcx.gateway", "rpcx.gateway.standalone",
-            "rpcx.gateway.console", "rpcx.gateway.fasthttp", "rpcx.gateway.http", "rpcx.dump", "rpcx.dump.pcap", "rpcx.dump.relay"]
+            "rpcx.gateway.console", "rpcx.gateway.fasthttp", "rpcx.gateway.http", "rpcx.dump", "rpcx.dump.pcap", "rpcx.dump.relay",
+            "rpcx.proxy"]
 
 
 def _public() -> list[tuple[str, Any]]:

@@ -8,7 +8,7 @@ from types import ModuleType
 import pytest
 
 PACKAGES = ["rpcx", "rpcx.protocol", "rpcx.client", "rpcx.server", "rpcx.codec", "rpcx.errors", "rpcx.transport", "rpcx.testing",
-            "rpcx.plugins", "rpcx.gateway"]
+            "rpcx.plugins", "rpcx.gateway", "rpcx.proxy"]
 
 
 def _module(name: str) -> ModuleType:

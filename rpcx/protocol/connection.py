@@ -452,7 +452,8 @@ class RpcxConnection:
             except KeyError:
                 self.late_responses += 1  # a late reply to a call that timed out; Go drops it silently
                 return
-            events.append(ResponseReceived(msg.seq, token, msg))
+            # the frame rides along so a proxy can forward the reply as it came (payload untouched)
+            events.append(ResponseReceived(msg.seq, token, msg, frame=frame))
         elif msg.oneway and not msg.heartbeat:
             events.append(PushReceived(msg))
         else:

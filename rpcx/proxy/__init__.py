@@ -1,0 +1,42 @@
+"""The rpcx-aware proxy (layer: proxy): per-call routing to upstream clusters, fault injection and
+an access log, forwarding payloads untouched (only the seq of a frame changes; a route that edits
+metadata or renames a call re-encodes the header sections, never the payload).
+
+Modules, each small: ``frames`` (byte-level edits), ``routing`` (matches and routes), ``faults``,
+``expr`` (the access log's filter language), ``calls`` (per-call state and records), ``upstream``
+(one connection to a server), ``downstream`` (one client's connection), ``cluster`` (servers and connection pools), ``server`` (the proxy),
+``accesslog``, ``config`` (the YAML file), ``app`` (config to proxy). See docs/proxy.md.
+"""
+
+from .accesslog import AccessLog
+from .app import ProxyApp, build_proxy
+from .calls import CallObserver, CallRecord
+from .cluster import Cluster
+from .config import ConfigError, ProxyConfig, load_config, parse_config
+from .expr import ExpressionError, compile_filter
+from .faults import AbortFault, DelayFault, Faults
+from .routing import Match, Route, RouteTable, StringMatch
+from .server import ProxyServer
+
+__all__ = [
+    "AbortFault",
+    "AccessLog",
+    "CallObserver",
+    "CallRecord",
+    "Cluster",
+    "ConfigError",
+    "DelayFault",
+    "ExpressionError",
+    "Faults",
+    "Match",
+    "ProxyApp",
+    "ProxyConfig",
+    "ProxyServer",
+    "Route",
+    "RouteTable",
+    "StringMatch",
+    "build_proxy",
+    "compile_filter",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,176 @@
+"""One client's connection to the proxy (layer: proxy, asyncio adapter).
+
+The byte stream is cut into whole frames (:class:`~rpcx.protocol.decoder.FrameDecoder`, the size
+limits on) and each frame's header is read (:class:`~rpcx.protocol.header.FrameHeader`), nothing
+more. Heartbeats are answered here, as Go's server answers them; every other request goes to
+:meth:`ProxyServer.handle_request <rpcx.proxy.server.ProxyServer.handle_request>`. A response frame,
+bad bytes or a frame left unfinished past the frame timeout close this client only. Writes are
+joined per loop turn, and a client that does not read its replies is not read from until it does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from ..errors import ProtocolError
+from ..protocol.decoder import FrameDecoder
+from ..protocol.header import FrameHeader
+from .calls import ProxyCall
+from .frames import heartbeat_echo_frame
+from .upstream import UpstreamConnection
+
+if TYPE_CHECKING:
+    from .server import ProxyServer
+
+__all__ = ["DownstreamConnection"]
+
+log = logging.getLogger("rpcx.proxy")
+
+
+class DownstreamConnection(asyncio.Protocol):
+    """One client's connection to the proxy (see the module docstring)."""
+
+    def __init__(self, proxy: "ProxyServer") -> None:
+        self.proxy = proxy
+        self.decoder = FrameDecoder(proxy.limits, decompress=False)
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.host = ""
+        self.closed = False
+        #: calls waiting for a reply (oneway calls are never here)
+        self.calls: set[ProxyCall] = set()
+        #: (cluster, server) -> this client's own upstream connection (routes with pin_upstream)
+        self.pinned: dict[tuple[str, str], UpstreamConnection] = {}
+        self._partial_since: float | None = None
+        self._frame_timer: asyncio.TimerHandle | None = None
+        #: replies written in this loop turn after its first (see send); None: nothing written yet
+        self._wbuf: list[bytes | bytearray] | None = None
+        #: why reading from this client is paused: it does not read its replies, and/or an
+        #: upstream connection does not take requests fast enough
+        self.slow_reader = False
+        self.upstream_busy = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        limit = self.proxy.max_clients
+        if limit is not None and len(self.proxy._downstreams) >= limit:
+            log.warning("refusing a client: %d clients already connected (max_clients)", limit)
+            self.proxy.clients_refused += 1
+            self.closed = True
+            transport.close()
+            return
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.host, self.peer = str(peer[0]), f"{peer[0]}:{peer[1]}"
+        elif peer:
+            self.host = self.peer = str(peer)
+        self.proxy._downstreams.add(self)
+        if self.proxy._busy_upstreams:
+            self.upstream_busy = True
+            self._update_reading()
+
+    def data_received(self, data: bytes) -> None:
+        error: ProtocolError | None = None
+        try:
+            frames = self.decoder.feed_frames(data)
+        except ProtocolError as exc:
+            frames, error = getattr(exc, "frames", []), exc
+        for frame in frames:
+            if self.closed:
+                return
+            self._frame(frame)
+        if error is not None:
+            self.fail(str(error))
+        elif self.decoder.buffered:
+            if frames or self._partial_since is None:
+                self._partial_since = self.proxy._loop_time()
+                self._arm_frame_timer()
+        else:
+            self._partial_since = None
+
+    def _frame(self, frame: bytes) -> None:
+        try:
+            h = FrameHeader.parse(frame)
+        except ProtocolError as exc:
+            self.fail(str(exc))
+            return
+        if not h.is_request:
+            self.fail(f"it sent a response frame (seq {h.seq}) to the proxy")
+        elif h.heartbeat:
+            self.send(heartbeat_echo_frame(frame))  # answered here: upstream heartbeats are the proxy's own
+        else:
+            self.proxy.handle_request(self, frame, h)
+
+    def _arm_frame_timer(self) -> None:
+        timeout = self.proxy.frame_timeout
+        if timeout is None or self._frame_timer is not None:
+            return
+        self._frame_timer = asyncio.get_running_loop().call_later(timeout, self._frame_timer_fired)
+
+    def _frame_timer_fired(self) -> None:
+        self._frame_timer = None
+        since, timeout = self._partial_since, self.proxy.frame_timeout
+        if since is None or timeout is None or self.closed:
+            return
+        if self.proxy._loop_time() - since >= timeout:
+            self.fail(f"a frame was not completed within {timeout:g}s ({self.decoder.buffered} bytes buffered)")
+        else:
+            self._arm_frame_timer()
+
+    # -- backpressure: a client that does not read its replies sends no more requests --------------
+    def pause_writing(self) -> None:
+        self.slow_reader = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self.slow_reader = False
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        if self.transport is None or self.closed:
+            return
+        if self.slow_reader or self.upstream_busy:
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
+
+    def send(self, frame: bytes | bytearray) -> None:
+        """Write a frame to the client: the first of a loop turn at once, the rest of that turn
+        joined into one write at its end (replies from one upstream read cost one system call)."""
+        if self.closed or self.transport is None:
+            return
+        buf = self._wbuf
+        if buf is None:
+            self.transport.write(frame)
+            self._wbuf = []
+            asyncio.get_running_loop().call_soon(self._end_turn)
+        else:
+            buf.append(frame)
+
+    def _end_turn(self) -> None:
+        buf, self._wbuf = self._wbuf, None
+        if buf and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(buf[0] if len(buf) == 1 else b"".join(buf))
+
+    def fail(self, reason: str) -> None:
+        """A protocol error from this client: close it (only it)."""
+        if self.closed:
+            return
+        log.warning("closing client %s: %s", self.peer, reason)
+        if self.transport is not None:
+            self._end_turn()  # replies to the frames before the bad ones still go out
+            self.transport.close()  # replies already written still go out; connection_lost follows
+        self.closed = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._frame_timer is not None:
+            self._frame_timer.cancel()
+        self.proxy._downstreams.discard(self)
+        for call in list(self.calls):
+            self.proxy.client_left(call)
+        for up in self.pinned.values():
+            up.close(f"client {self.peer} left")
+        self.pinned.clear()
