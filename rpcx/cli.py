@@ -1,5 +1,6 @@
 """Command line (layer: tools): serve objects, call a service, ping a server, decode a frame, run a
-gateway, dump the calls in a capture or between a client and a server, list a registry's services, run the rpcx proxy.
+gateway, dump the calls in a capture or between a client and a server, list a registry's services,
+run the rpcx proxy.
 
     rpcx serve tcp@127.0.0.1:8972 mypkg.arith:Arith                    # serve Arith() until Ctrl-C
     rpcx serve tcp@127.0.0.1:8972 mypkg.arith:Arith --gateway          # ... with HTTP invoke and JSON-RPC too
