@@ -285,5 +285,5 @@ async def dial(
         transport.close()
         why = "no answer (nobody listening, or another key?)" if isinstance(exc, TimeoutError) else str(exc)
         raise RpcxConnectionError(f"kcp: dial {addr.address} failed: {why}") from exc
-    protocol.connection_made(session)
+    protocol.connection_made(session)  # type: ignore[arg-type]  # a ConnectionTransport
     return session, protocol

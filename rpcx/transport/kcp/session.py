@@ -64,14 +64,24 @@ class KcpConfig:
 
 class KcpStats:
     """Counters of one session (and, as :data:`SNMP`, of the whole process), named as kcp-go's
-    ``Snmp`` where they mean the same."""
+    ``Snmp`` where they mean the same.
+
+    >>> KcpStats().fec_recovered
+    0
+    """
 
     __slots__ = ("in_pkts", "out_pkts", "in_csum_errors", "in_errs", "kcp_in_errors", "fec_recovered",
                  "fec_parity_shards", "fec_errs")
 
     def __init__(self) -> None:
-        for name in self.__slots__:
-            setattr(self, name, 0)
+        self.in_pkts = 0  #: datagrams that passed the crypt layer
+        self.out_pkts = 0  #: KCP datagrams sent (parity shards not counted)
+        self.in_csum_errors = 0  #: datagrams dropped for a bad CRC (garbage, another key)
+        self.in_errs = 0  #: malformed FEC shards
+        self.kcp_in_errors = 0  #: KCP input refused (another conv, truncated, unknown command)
+        self.fec_recovered = 0  #: data shards rebuilt from parity
+        self.fec_parity_shards = 0  #: parity shards received
+        self.fec_errs = 0  #: recovered shards with an impossible size
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
