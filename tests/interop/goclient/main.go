@@ -1,7 +1,7 @@
 // goclient calls the Arith interop service with the real Go rpcx client.
 //
 //	goclient ADDRESS [--codec json|msgpack|protobuf|raw] [--tls [--insecure] [--ca F]]
-//	                 [--auth TOKEN] [--suite [--only NAME,NAME]]
+//	                 [--auth TOKEN] [--kcp-key PASS] [--suite [--only NAME,NAME]]
 //
 // Without --suite it calls Arith.Mul{10,20} and prints "10 * 20 = 200"
 // (with --codec raw it calls Arith.Echo("hello") and prints "echo: hello").
@@ -50,6 +50,7 @@ type config struct {
 	codec     protocol.SerializeType
 	tls       *tls.Config
 	auth      string
+	kcpBlock  interface{}
 }
 
 func (c *config) raw() bool { return c.codec == protocol.SerializeNone }
@@ -59,6 +60,7 @@ func (c *config) option(serialize protocol.SerializeType) client.Option {
 	opt := client.DefaultOption
 	opt.SerializeType = serialize
 	opt.TLSConfig = c.tls
+	opt.Block = c.kcpBlock
 	return opt
 }
 
@@ -101,6 +103,7 @@ func main() {
 	auth := fs.String("auth", "", "send this __AUTH token (XClient.Auth)")
 	suite := fs.Bool("suite", false, "run the interop check suite")
 	only := fs.String("only", "", "with --suite: comma-separated checks to run")
+	kcpKey := fs.String("kcp-key", "rpcx-key", "kcp@: the block crypt password (pbkdf2-sha1, salt rpcx-salt, AES-256)")
 	fs.Usage = func() { usage(fs) }
 	pos, err := arith.ParseArgs(fs, os.Args[1:])
 	if err != nil {
@@ -118,6 +121,14 @@ func main() {
 	cfg := &config{addr: pos[0], codecName: *codecName, codec: st, auth: *auth}
 	if !strings.Contains(cfg.addr, "@") {
 		cfg.addr = "tcp@" + cfg.addr
+	}
+	if strings.HasPrefix(cfg.addr, "kcp@") {
+		block, err := arith.KCPBlock(*kcpKey)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goclient:", err)
+			os.Exit(2)
+		}
+		cfg.kcpBlock = block
 	}
 	if *useTLS {
 		tc := &tls.Config{InsecureSkipVerify: *insecure}

@@ -1,9 +1,11 @@
 // goserver serves the Arith interop service with the real Go rpcx server.
 //
-//	goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N] [--cors]
+//	goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N] [--cors] [--kcp-key PASS]
 //
 // ADDRESS is network@address: tcp@127.0.0.1:PORT, tcp4@..., tcp6@[::1]:PORT,
-// unix@/path.sock, http@ (CONNECT), ws@, wss@ (needs --cert/--key), reuseport@.
+// unix@/path.sock, http@ (CONNECT), ws@, wss@ (needs --cert/--key), reuseport@,
+// kcp@ (built with -tags kcp; --kcp-key, default "rpcx-key", derives the AES key as the rpcx
+// examples; on exit it prints kcp-go's FEC counters to stderr: "goserver: kcp fec_recovered=N ...").
 // PORT may be 0. Once listening it prints exactly one line
 // "serving <network>@<actual address>" to stdout (for reuseport, "serving tcp@...":
 // what Go registers and what clients dial). rpcx's own log goes to
@@ -47,6 +49,7 @@ func main() {
 	auth := fs.String("auth", "", "require this exact __AUTH token")
 	maxLen := fs.Int("max-message-length", 0, "sets protocol.MaxMessageLength (0 = unlimited)")
 	allowCORS := fs.Bool("cors", false, "gateway and JSON-RPC answer CORS (server.AllowAllCORSOptions)")
+	kcpKey := fs.String("kcp-key", "rpcx-key", "kcp: the block crypt password (pbkdf2-sha1, salt rpcx-salt, AES-256)")
 	fs.Usage = func() { usage(fs) }
 	pos, err := arith.ParseArgs(fs, os.Args[1:])
 	if err != nil {
@@ -59,6 +62,7 @@ func main() {
 	network, address := arith.SplitAddress(pos[0])
 
 	var opts []server.OptionFn
+	onExit := func() {}
 	if *cert != "" || *key != "" {
 		if *cert == "" || *key == "" {
 			fmt.Fprintln(os.Stderr, "goserver: --cert and --key go together")
@@ -72,6 +76,18 @@ func main() {
 		opts = append(opts, server.WithTLSConfig(&tls.Config{Certificates: []tls.Certificate{pair}}))
 		if network == "unix" {
 			fmt.Fprintln(os.Stderr, "goserver: warning: rpcx ignores TLS for unix sockets")
+		}
+	}
+	if network == "kcp" {
+		block, err := arith.KCPBlock(*kcpKey)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goserver:", err)
+			os.Exit(1)
+		}
+		opts = append(opts, server.WithBlockCrypt(block)) // needs -tags kcp (build.sh)
+		onExit = func() {
+			rec, parity, csum := arith.KCPStats()
+			fmt.Fprintf(os.Stderr, "goserver: kcp fec_recovered=%d fec_parity_shards=%d in_csum_errors=%d\n", rec, parity, csum)
 		}
 	}
 	if *maxLen > 0 {
@@ -153,6 +169,7 @@ func main() {
 		case <-serveErr:
 		case <-time.After(2 * time.Second):
 		}
+		onExit()
 		os.Exit(0)
 	case err := <-serveErr:
 		if err != nil && !errors.Is(err, server.ErrServerClosed) {
