@@ -163,19 +163,22 @@ class KcpSession:
         recovered = self._fec_dec.decode(shard)
         if flag == TYPE_PARITY:
             self._count("fec_parity_shards")
-        else:
-            if kcp.input(shard[8:], now, True, self._config.ack_nodelay) != 0:
-                self._count("kcp_in_errors")
+        elif kcp.input(shard[8:], now, True) != 0:
+            self._count("kcp_in_errors")
         for r in recovered:
-            if kcp.input(r, now, False, self._config.ack_nodelay) != 0:
+            if kcp.input(r, now, False) != 0:
                 self._count("kcp_in_errors")
         n = self._fec_dec.recovered - before
         if n:
             self.stats.fec_recovered += n
             SNMP.fec_recovered += n
         self._deliver()
-        if kcp.probe & ASK_TELL or (kcp.snd_queue and kcp.snd_una != una_before):
-            self._flush_later()  # answer a probe now; send what the acks made room for
+        if (kcp.acklist and self._config.ack_nodelay) or kcp.probe & ASK_TELL or (
+                kcp.snd_queue and kcp.snd_una != una_before):
+            # ACK at the end of this loop turn rather than at once (kcp-go's ackNoDelay): the
+            # reply the protocol writes meanwhile, and the ACKs of the other datagrams read in
+            # this turn, share the datagram; also answer a probe, send what the ACKs made room for
+            self._flush_later()
         self._after_acks()
 
     def _count(self, name: str) -> None:
