@@ -67,6 +67,8 @@ func main() {
 	syncMode := flag.Bool("sync", false, "handshake with the driver on stdin/stdout around the measured run")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
 	pin := flag.Bool("pin", false, "caller g always uses connection g % pool (default: round robin per call)")
+	flag.StringVar(&arithNetwork, "network", "tcp", "-proto arith: the rpcx network, tcp or kcp (kcp needs -tags kcp)")
+	flag.StringVar(&kcpKey, "kcp-key", "rpcx-key", "-network kcp: the block crypt password")
 	flag.Parse()
 	if *conc < 1 || *total < 1 || *maxSec <= 0 {
 		fatal("bad -c, -n or -duration")
@@ -292,6 +294,13 @@ type ArithReply struct {
 
 const arithA, arithB = 12345, 6789
 
+var (
+	arithNetwork = "tcp"
+	kcpKey       = "rpcx-key"
+	// set by kcp.go when built with -tags kcp
+	kcpBlock func(password string) (interface{}, error)
+)
+
 type arithCaller struct {
 	xcs  []client.XClient
 	args *ArithArgs
@@ -299,7 +308,20 @@ type arithCaller struct {
 
 func newArith(addr string, pool int) (caller, error) {
 	rlog.SetDummyLogger()
-	d, err := client.NewMultipleServersDiscovery([]*client.KVPair{{Key: "tcp@" + addr}})
+	var block interface{}
+	if arithNetwork == "kcp" {
+		if kcpBlock == nil {
+			return nil, errors.New("-network kcp: this loadclient was built without -tags kcp")
+		}
+		b, err := kcpBlock(kcpKey)
+		if err != nil {
+			return nil, err
+		}
+		block = b
+	} else if arithNetwork != "tcp" {
+		return nil, fmt.Errorf("-network %q: tcp or kcp", arithNetwork)
+	}
+	d, err := client.NewMultipleServersDiscovery([]*client.KVPair{{Key: arithNetwork + "@" + addr}})
 	if err != nil {
 		return nil, err
 	}
@@ -307,6 +329,7 @@ func newArith(addr string, pool int) (caller, error) {
 	for i := 0; i < pool; i++ {
 		opt := client.DefaultOption
 		opt.SerializeType = protocol.MsgPack
+		opt.Block = block
 		// each XClient dials its own connection to the one server
 		c.xcs = append(c.xcs, client.NewXClient("Arith", client.Failtry, client.RoundRobin, d, opt))
 	}

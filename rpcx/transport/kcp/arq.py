@@ -119,6 +119,9 @@ class Kcp:
         self.unacked_bytes = 0
         #: bytes in rcv_queue (delivered in order, not yet read)
         self.queued_bytes = 0
+        #: segments sent again: after an RTO (``lost_segs``), or fast / early (``fast_retrans_segs``)
+        self.lost_segs = 0
+        self.fast_retrans_segs = 0
 
     # -- configuration (kcp-go's NoDelay / WndSize) ----------------------------------------------
     def nodelay_mode(self, nodelay: int, interval: int, resend: int, nc: bool) -> None:
@@ -443,6 +446,8 @@ class Kcp:
                 minrto = rto
         if parts:
             self.output(b"".join(parts))
+        self.lost_segs += lost
+        self.fast_retrans_segs += change
 
         if not self.nocwnd:
             if change:

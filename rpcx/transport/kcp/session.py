@@ -71,7 +71,7 @@ class KcpStats:
     """
 
     __slots__ = ("in_pkts", "out_pkts", "in_csum_errors", "in_errs", "kcp_in_errors", "fec_recovered",
-                 "fec_parity_shards", "fec_errs")
+                 "fec_parity_shards", "fec_errs", "lost_segs", "fast_retrans_segs")
 
     def __init__(self) -> None:
         self.in_pkts = 0  #: datagrams that passed the crypt layer
@@ -82,6 +82,8 @@ class KcpStats:
         self.fec_recovered = 0  #: data shards rebuilt from parity
         self.fec_parity_shards = 0  #: parity shards received
         self.fec_errs = 0  #: recovered shards with an impossible size
+        self.lost_segs = 0  #: segments sent again after their retransmission timeout
+        self.fast_retrans_segs = 0  #: segments sent again early (fast or early retransmit)
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -225,7 +227,13 @@ class KcpSession:
             self._flush_soon = self._loop.call_soon(self._flush_now)
 
     def _flush(self) -> int:
-        wait = self.kcp.flush(_now_ms())
+        kcp = self.kcp
+        lost, fast = kcp.lost_segs, kcp.fast_retrans_segs
+        wait = kcp.flush(_now_ms())
+        if kcp.lost_segs != lost or kcp.fast_retrans_segs != fast:
+            for stats in (self.stats, SNMP):
+                stats.lost_segs += kcp.lost_segs - lost
+                stats.fast_retrans_segs += kcp.fast_retrans_segs - fast
         if self.kcp.dead:
             # a segment went out dead_link (20) times without an ACK: the peer is gone (kcp-go
             # marks the same state; there is no other way to learn it, KCP having no reset)
