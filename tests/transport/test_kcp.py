@@ -383,3 +383,19 @@ async def test_lossy_link_calls_complete_and_fec_recovers() -> None:
     finally:
         relay.close()
         await srv.close()
+
+
+async def test_ipv6_loopback() -> None:
+    srv = Server()
+    srv.register(ConformanceService(), name="Conformance")
+    try:
+        addr = await srv.start("kcp@[::1]:0", block=KEY)
+    except RpcxError as exc:  # pragma: no cover - depends on the machine
+        pytest.fail(f"no IPv6 loopback here: {exc}")
+    try:
+        assert addr.startswith("kcp@[::1]:")
+        async with await Client.connect(addr, Option(kcp_block=KEY)) as c:
+            assert await c.call("Conformance", "Echo", b"v6", bytes, serialize_type=RAW, timeout=WAIT) == b"v6"
+            assert next(iter(srv.connections)).peer is not None
+    finally:
+        await srv.close()

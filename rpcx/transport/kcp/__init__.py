@@ -257,7 +257,7 @@ async def dial(
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
         family, _, _, _, remote = infos[0]
         transport, endpoint = await loop.create_datagram_endpoint(
-            lambda: _ClientEndpoint(crypt), remote_addr=cast(Any, remote), family=family)
+            lambda: _ClientEndpoint(crypt), remote_addr=(str(remote[0]), int(remote[1])), family=family)
     except OSError as exc:
         raise RpcxConnectionError(f"kcp: cannot dial {addr.address}: {exc}") from exc
     protocol = protocol_factory()
