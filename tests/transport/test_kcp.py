@@ -99,6 +99,23 @@ def test_fec_seqids_parity_and_recovery() -> None:
     assert dec.recovered == 6 and dec.parity_received == 6
 
 
+def test_fec_decoder_holds_a_bounded_window() -> None:
+    enc, dec = FecEncoder(), FecDecoder()
+    shards = [s for i in range(130) for s in enc.encode(b"%d" % i)]
+    # only 6 shards of each group arrive: nothing can be rebuilt, and at most 39 shards are held
+    for i, s in enumerate(shards):
+        if i % 13 < 6:
+            assert dec.decode(s) == []
+        assert dec._held <= 39
+    assert dec.recovered == 0
+    # a group finished (all data shards arrived) ignores its late parity shards and duplicates
+    dec2, enc2 = FecDecoder(), FecEncoder()
+    group = [s for i in range(10) for s in enc2.encode(b"x%d" % i)]
+    for s in group[:10]:
+        dec2.decode(s)
+    assert dec2._held == 0 and dec2.decode(group[10]) == [] and dec2.decode(group[3]) == [] and dec2._held == 0
+
+
 def test_fec_seqid_wraps_at_a_multiple_of_the_group() -> None:
     enc = FecEncoder()
     enc.next = enc.paws - 13

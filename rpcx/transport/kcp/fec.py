@@ -10,9 +10,9 @@ Rule: the wire of kcp-go v5's ``fec.go``, ported line by line in behaviour. Ever
   Reed-Solomon (klauspost's matrix, :mod:`.reedsolomon`) over the ``[size | payload]`` parts of the
   group's data shards, zero-padded to the longest; seqids run on across data and parity and wrap
   at ``(0xFFFFFFFF // total) * total``, so ``seqid % total`` is a shard's index in its group;
-* the decoder keeps an ordered window of received shards (``3 * total`` of them, 60 s at most);
-  once a group holds ``data_shards`` shards with some data shard missing, it reconstructs the
-  missing data shards and hands their KCP bytes up as if they had arrived.
+* the decoder holds received shards (``3 * total`` of them, 60 s at most); once a group holds
+  ``data_shards`` shards with some data shard missing, it reconstructs the missing data shards
+  and hands their KCP bytes up as if they had arrived.
 
 >>> enc, dec = FecEncoder(2, 1), FecDecoder(2, 1)
 >>> shards = enc.encode(b"hello") + enc.encode(b"world!")   # 2 data shards, then 1 parity
@@ -78,78 +78,97 @@ class FecDecoder:
     of data shards *recovered* by this shard (the shard's own data, if it is a data shard, is the
     caller's to pass on: kcp-go hands it to KCP at once, before the group is complete).
 
+    kcp-go keeps one list ordered by seqid and searches it for the shard's group on every
+    arrival; here the shards are kept per group (``seqid - seqid % total``), which decides the
+    same things at a dict lookup's cost: a group with every data shard is forgotten, one with
+    ``data_shards`` shards and a data shard missing is reconstructed and forgotten, at most
+    ``rx_limit`` shards are held (the lowest seqid goes first) for at most 60 s, and shards of a
+    group already finished are ignored (kcp-go would hold them until they age out, uselessly).
+
     ``recovered`` counts data shards rebuilt from parity, ``parity_received`` parity shards seen,
-    ``errors`` malformed shards."""
+    ``errors`` rebuilt shards with an impossible size."""
 
     def __init__(self, data_shards: int = 10, parity_shards: int = 3, rx_limit: int | None = None) -> None:
         self.data_shards = data_shards
         self.total = data_shards + parity_shards
         self.rx_limit = rx_limit if rx_limit is not None else 3 * self.total
         self._rs = ReedSolomon(data_shards, parity_shards)
-        #: ordered window: (seqid, flag, [size | payload], arrival time)
-        self._rx: list[tuple[int, int, bytes, float]] = []
+        #: group start seqid -> (index in group -> [size | payload]), number of data shards, first arrival
+        self._groups: dict[int, tuple[dict[int, bytes], list[int], float]] = {}
+        self._held = 0
+        self._finished: dict[int, None] = {}  # recently finished groups (insertion-ordered, bounded)
         self.recovered = 0
         self.parity_received = 0
         self.errors = 0
 
     def decode(self, shard: bytes) -> list[bytes]:
         seqid, flag = _SEQ_FLAG.unpack_from(shard)
-        if flag == TYPE_PARITY:
+        is_data = flag == TYPE_DATA
+        if not is_data:
             self.parity_received += 1
-        rx = self._rx
-        insert = 0
-        for i in range(len(rx) - 1, -1, -1):
-            if rx[i][0] == seqid:
-                return []  # duplicate
-            if _after(seqid, rx[i][0]) > 0:
-                insert = i + 1
-                break
+        total = self.total
+        index = seqid % total
+        begin = seqid - index
+        group = self._groups.get(begin)
         now = time.monotonic()
-        rx.insert(insert, (seqid, flag, shard[HEADER_SIZE:], now))
+        if group is None:
+            if begin in self._finished:
+                return []
+            group = self._groups[begin] = ({}, [0], now)
+        shards, data_count, _ = group
+        if index in shards:
+            return []  # duplicate
+        shards[index] = shard[HEADER_SIZE:]
+        self._held += 1
+        if is_data:
+            data_count[0] += 1
 
         recovered: list[bytes] = []
-        begin = seqid - seqid % self.total
-        end = begin + self.total - 1
-        lo = max(0, insert - seqid % self.total)
-        hi = min(lo + self.total - 1, len(rx) - 1)
-        if hi - lo + 1 >= self.data_shards:
-            shards: list[bytes | None] = [None] * self.total
-            count = data_count = maxlen = 0
-            first = -1
-            for i in range(lo, hi + 1):
-                sid, f, body, _ = rx[i]
-                if _after(sid, end) > 0:
-                    break
-                if _after(sid, begin) >= 0:
-                    shards[sid % self.total] = body
-                    count += 1
-                    data_count += f == TYPE_DATA
-                    if first < 0:
-                        first = i
-                    maxlen = max(maxlen, len(body))
-            if data_count == self.data_shards:
-                del rx[first:first + count]  # nothing lost in this group
-            elif count >= self.data_shards:
-                missing = [k for k in range(self.data_shards) if shards[k] is None]
-                padded = [None if s is None else s.ljust(maxlen, b"\0") for s in shards]
-                try:
-                    full = self._rs.reconstruct_data(padded)
-                except ValueError:
-                    full = None
-                if full is not None:
-                    for k in missing:
-                        r = full[k]
-                        assert r is not None
-                        size = int.from_bytes(r[:2], "little")
-                        if 2 <= size <= len(r):
-                            recovered.append(r[2:size])
-                            self.recovered += 1
-                        else:
-                            self.errors += 1
-                del rx[first:first + count]
+        if data_count[0] == self.data_shards:
+            self._finish(begin)  # nothing lost in this group
+        elif len(shards) >= self.data_shards:
+            recovered = self._reconstruct(shards)
+            self._finish(begin)
 
-        if len(rx) > self.rx_limit:
-            del rx[0]
-        while rx and now - rx[0][3] > EXPIRE:
-            del rx[0]
+        while self._held > self.rx_limit:
+            oldest = min(self._groups, key=lambda b: _after(b, begin))
+            held = self._groups[oldest][0]
+            del held[min(held, key=lambda i: i)]
+            self._held -= 1
+            if not held:
+                del self._groups[oldest]
+        while self._groups:
+            first = next(iter(self._groups))
+            if now - self._groups[first][2] <= EXPIRE:
+                break
+            self._held -= len(self._groups.pop(first)[0])
         return recovered
+
+    def _finish(self, begin: int) -> None:
+        self._held -= len(self._groups.pop(begin)[0])
+        self._finished[begin] = None
+        if len(self._finished) > 64:
+            del self._finished[next(iter(self._finished))]
+
+    def _reconstruct(self, shards: dict[int, bytes]) -> list[bytes]:
+        maxlen = max(map(len, shards.values()))
+        padded: list[bytes | None] = [None] * self.total
+        for k, body in shards.items():
+            padded[k] = body.ljust(maxlen, b"\0")
+        try:
+            full = self._rs.reconstruct_data(padded)
+        except ValueError:
+            return []
+        out = []
+        for k in range(self.data_shards):
+            if k in shards:
+                continue
+            r = full[k]
+            assert r is not None
+            size = int.from_bytes(r[:2], "little")
+            if 2 <= size <= len(r):
+                out.append(r[2:size])
+                self.recovered += 1
+            else:
+                self.errors += 1
+        return out
