@@ -16,6 +16,7 @@ import pytest
 pytest.importorskip("cryptography", reason="the kcp transport needs the kcp extra")
 
 from rpcx import Client, CompressType, FailMode, Option, Peer2PeerDiscovery, RpcxConnectionError, SelectMode, SerializeType, XClient  # noqa: E402
+from rpcx.protocol import Message  # noqa: E402
 from rpcx.testing.udp_relay import LossyRelay  # noqa: E402
 from rpcx.transport.kcp import block_from_password  # noqa: E402
 
@@ -45,8 +46,15 @@ async def test_python_client_to_go_kcp_server(start_go_server) -> None:
             replies = await asyncio.gather(*(xc.call("Add", Args(i, 1), Reply, timeout=30) for i in range(200)))
             assert [r.C for r in replies] == [i + 1 for i in range(200)]
     big = bytes(range(256)) * 4096  # 1 MiB, gzip both ways (Go answers a compressed request compressed)
-    async with await Client.connect(server.address, Option(kcp_block=BLOCK, compress_type=CompressType.GZIP)) as c:
+    got: asyncio.Queue[Message] = asyncio.Queue()
+    async with await Client.connect(server.address, Option(kcp_block=BLOCK, compress_type=CompressType.GZIP),
+                                    on_push=got.put_nowait) as c:
         assert await c.call("Arith", "Echo", big, bytes, serialize_type=SerializeType.NONE, timeout=30) == big
+        # a server push (Go's Server.SendMessage on the kcp session)
+        assert await c.call("Arith", "Echo", b"p", bytes, metadata={"push": "x"},
+                            serialize_type=SerializeType.NONE, timeout=10) == b"p"
+        push = await asyncio.wait_for(got.get(), 10)
+        assert (push.service_method, push.payload, push.metadata) == ("Push", b"p", {"push": "x"})
         # and 256 KiB that gzip cannot shrink: KCP carries ~200 segments each way
         rnd = random.Random(3).randbytes(256 << 10)
         assert await c.call("Arith", "Echo", rnd, bytes, serialize_type=SerializeType.NONE, timeout=30) == rnd
