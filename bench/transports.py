@@ -7,8 +7,8 @@ For each transport (tcp, tls, unix, http, https, ws, wss, quic, reuseport, kcp) 
 rpcx-benchmark's ``Hello.Say`` (581-byte protobuf) on that network, and bench/go/loadclient, built
 with rpcx's quic tag (``-modfile=quic.mod``), dials it by the same network name (reuseport as tcp@,
 as Go) at concurrency 1 and 64, over min(10, c) connections. A transport whose network this
-checkout does not have is skipped with a printed note (kcp, until ``rpcx.transport`` has it and the
-bench peers take its key). The driver's helpers (server CPU sampled from /proc around exactly the
+checkout does not have is skipped with a printed note; kcp is measured by bench/kcp_run.py instead
+(its Go peers need -tags kcp and a BlockCrypt, with the Arith service). The driver's helpers (server CPU sampled from /proc around exactly the
 measured calls, bounded waits, best-of-rounds) are bench/run.py's.
 
 Every load run is bounded by calls and seconds; servers listen on loopback only and are stopped by
@@ -59,7 +59,7 @@ class Transport:
         if self.network not in TRANSPORTS:
             return f"rpcx.transport has no {self.network} network in this checkout"
         if self.network == "kcp":
-            return "the bench peers take no KCP key yet (Go's kcp needs -tags kcp and a BlockCrypt)"
+            return "measured by bench/kcp_run.py (Arith over kcp, Go's load client built with -tags kcp)"
         if self.network == "quic":
             try:
                 import aioquic  # noqa: F401

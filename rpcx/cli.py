@@ -113,10 +113,22 @@ def _check_call(a: argparse.Namespace) -> tuple[str, str, Any, dict[str, str]]:
     return path, method, _args(a.args, CodecRegistry.resolve(a.codec)), _meta(a.meta or [])
 
 
+def _kcp_block(address: str, password: str) -> Any:
+    """The block crypt a ``kcp@`` address needs (the rpcx examples' key from ``--kcp-key``), else None."""
+    if not address.startswith("kcp@"):
+        return None
+    try:
+        from .transport.kcp import block_from_password
+    except ImportError as exc:
+        raise RpcxError(f"the kcp transport needs: pip install 'rpcx-python[kcp]' ({exc})") from None
+    return block_from_password(password)
+
+
 async def _call(a: argparse.Namespace) -> int:
     path, method, args, meta = _check_call(a)
     ser = CodecRegistry.resolve(a.codec)
-    async with await Client.connect(a.address, Option(serialize_type=ser, connect_timeout=a.timeout)) as c:
+    option = Option(serialize_type=ser, connect_timeout=a.timeout, kcp_block=_kcp_block(a.address, a.kcp_key))
+    async with await Client.connect(a.address, option) as c:
         res_md: dict[str, str] = {}
         try:
             reply = await c.call(path, method, args, metadata=meta, response_metadata=res_md, timeout=a.timeout)
@@ -129,7 +141,8 @@ async def _call(a: argparse.Namespace) -> int:
 
 
 async def _ping(a: argparse.Namespace) -> int:
-    async with await Client.connect(a.address, Option(connect_timeout=a.timeout)) as c:
+    option = Option(connect_timeout=a.timeout, kcp_block=_kcp_block(a.address, a.kcp_key))
+    async with await Client.connect(a.address, option) as c:
         for i in range(a.count):
             try:
                 rtt = await c.heartbeat(timeout=a.timeout)
@@ -194,7 +207,8 @@ async def _serve(a: argparse.Namespace) -> int:
         except ImportError as exc:
             return fail("rpcx serve", "cannot serve the gateway", exc)
     try:
-        address = await server.start(a.address)
+        block = _kcp_block(a.address, a.kcp_key)
+        address = await server.start(a.address, **({"block": block} if block is not None else {}))
     except (OSError, ValueError, RpcxError) as exc:
         return fail("rpcx serve", f"cannot listen on {a.address}", exc)
     print(f"serving {address}", flush=True)
@@ -425,6 +439,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--metadata", default="", help="registry metadata, e.g. --metadata 'weight=2&group=a'")
     v.add_argument("--cert", help="TLS certificate (PEM), e.g. --cert server.pem")
     v.add_argument("--key", help="TLS private key (PEM), e.g. --key server.key")
+    v.add_argument("--kcp-key", default="rpcx-key", help="kcp@: the block crypt password (AES-256, key pbkdf2-sha1 with salt rpcx-salt, as the rpcx examples), e.g. --kcp-key secret")
     v.add_argument("--gateway", action="store_true",
                    help="also answer HTTP invoke and JSON-RPC 2.0 on the same port, as Go's server does "
                         "(see docs/gateway.md), e.g. curl -H 'X-JSONRPC-2.0: true' ...")
@@ -443,12 +458,14 @@ def parser() -> argparse.ArgumentParser:
                    help="request metadata, repeatable, e.g. --meta k=v --meta trace=1 (default: none)")
     c.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                    help="connect and call timeout in seconds, e.g. --timeout 0.5")
+    c.add_argument("--kcp-key", default="rpcx-key", help="kcp@: the block crypt password (AES-256, key pbkdf2-sha1 with salt rpcx-salt, as the rpcx examples), e.g. --kcp-key secret")
     g = sub.add_parser("ping", help="send heartbeats and print round-trip times", formatter_class=_Help,
                        description="Send heartbeats and print each round-trip time.")
     g.add_argument("address", help="server address, e.g. tcp@127.0.0.1:8972")
     g.add_argument("--count", type=int, default=3, help="how many heartbeats, e.g. --count 10")
     g.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                    help="connect and per-heartbeat timeout in seconds, e.g. --timeout 1")
+    g.add_argument("--kcp-key", default="rpcx-key", help="kcp@: the block crypt password (AES-256, key pbkdf2-sha1 with salt rpcx-salt, as the rpcx examples), e.g. --kcp-key secret")
     d = sub.add_parser("decode", help="decode rpcx frames given in hex", formatter_class=_Help,
                        description="Decode rpcx frames given in hex (whitespace ignored).")
     d.add_argument("hex", help="frame bytes in hex, e.g. 0800003000000000...")

@@ -1,5 +1,7 @@
 """Call Arith.Mul(10, 20): ``python examples/arith/client.py tcp@127.0.0.1:8972 [--codec json|msgpack|protobuf|raw] [--tls --insecure] [--auth T]``.
 
+``kcp@127.0.0.1:8972 --kcp-key PASS`` calls over KCP (the ``kcp`` extra; default password ``rpcx-key``).
+
 ``python examples/arith/client.py - --registry redis://h:p [--base-path /rpcx_test]`` finds the
 servers in a registry instead (``-`` for the address), as Go's discovery does; also
 ``--registry mdns://127.0.0.1`` (mDNS on the interface with that address; browses until a server
@@ -46,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cert", help="CA certificate to trust (PEM)")
     p.add_argument("--key", help="unused by the client; accepted for symmetry")
     p.add_argument("--auth", help="send this __AUTH token")
+    p.add_argument("--kcp-key", default="rpcx-key",
+                   help="kcp@: the block crypt password (pbkdf2-sha1, salt rpcx-salt, AES-256; default rpcx-key)")
     p.add_argument("--registry", help="find the servers in this registry: redis://h:p, etcd://h:p, zookeeper://h:p, "
                    "mdns://[iface-ip] or dns://[ns[:port]]/name?port=P")
     p.add_argument("--base-path", default="/rpcx_test", help="the registry base path (default /rpcx_test)")
@@ -66,7 +70,16 @@ async def main(argv: list[str] | None = None) -> int:
         if opts.insecure:
             tls.check_hostname = False
             tls.verify_mode = ssl.CERT_NONE
-    option = Option(serialize_type=CodecRegistry.resolve(opts.codec), tls=tls, retries=1)
+    kcp_block = None
+    if opts.address.startswith("kcp@") or opts.registry:  # a registry may hand out kcp@ servers
+        try:
+            from rpcx.transport.kcp import block_from_password
+        except ImportError as exc:
+            if not opts.registry:
+                return fail(PROG, "kcp@ needs: pip install 'rpcx-python[kcp]'", exc)
+        else:
+            kcp_block = block_from_password(opts.kcp_key)
+    option = Option(serialize_type=CodecRegistry.resolve(opts.codec), tls=tls, retries=1, kcp_block=kcp_block)
     if (opts.address == "-") != bool(opts.registry):
         print(f"{PROG}: give a server address, or - with --registry (see --help)", file=sys.stderr)
         return EXIT_USAGE

@@ -1,5 +1,8 @@
 """Serve Arith: ``python examples/arith/server.py tcp@127.0.0.1:8972 [--codec ...] [--cert F --key F] [--auth T] [--gateway [--cors]] [--registry URL]``.
 
+``kcp@127.0.0.1:8972 --kcp-key PASS`` serves over KCP (the ``kcp`` extra) with the rpcx examples'
+key derivation (default password ``rpcx-key``, as theirs).
+
 With ``--registry redis://h:p`` (or ``etcd://``, ``zookeeper://``) it also publishes itself at
 ``--base-path`` (default ``/rpcx_test``) under the address it bound (or ``--advertise``), as Go's
 registry plugins do, and leaves the registry when it stops. ``--registry mdns://127.0.0.1``
@@ -43,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cert", help="TLS certificate (PEM); may hold the key too")
     p.add_argument("--key", help="TLS private key (PEM)")
     p.add_argument("--auth", help="require this __AUTH token")
+    p.add_argument("--kcp-key", default="rpcx-key",
+                   help="kcp@: the block crypt password (pbkdf2-sha1, salt rpcx-salt, AES-256; default rpcx-key)")
     p.add_argument("--gateway", action="store_true",
                    help="also answer HTTP invoke and JSON-RPC 2.0 on the same port, as Go's server does (needs h11)")
     p.add_argument("--cors", action="store_true", help="with --gateway: allow every origin (Go's AllowAllCORSOptions)")
@@ -100,8 +105,15 @@ async def main(argv: list[str] | None = None) -> int:
         from rpcx.gateway import CorsOptions, enable_gateway
 
         enable_gateway(server, cors=CorsOptions.allow_all() if opts.cors else None, parser=opts.http_parser)
+    options = {}
+    if opts.address.startswith("kcp@"):
+        try:
+            from rpcx.transport.kcp import block_from_password
+        except ImportError as exc:
+            return fail(PROG, "kcp@ needs: pip install 'rpcx-python[kcp]'", exc)
+        options["block"] = block_from_password(opts.kcp_key)
     try:
-        address = await server.start(opts.address)
+        address = await server.start(opts.address, **options)
     except (OSError, ValueError, RpcxError) as exc:
         # address in use, no such host, no such directory for a unix socket, a malformed address,
         # an unknown network: the person typed something the machine cannot serve

@@ -147,9 +147,10 @@ class Client:
             now=loop.time(),
         )
         ssl = tls_for(self.address.network, self.option.tls)
+        extra = {"block": self.option.kcp_block} if self.address.network == "kcp" else {}
         await dial(
             self.address, lambda: _ClientProtocol(self), ssl=ssl, timeout=self.option.connect_timeout,
-            server_hostname=self.option.server_hostname,
+            server_hostname=self.option.server_hostname, **extra,
         )
         log.debug("connected to %s", self.address)
         self._arm_timer()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl as _ssl
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..protocol.constants import CompressType, SerializeType
 from ..protocol.decoder import Limits
@@ -83,6 +83,9 @@ class Option:
     #: an SSLContext for tcp/unix; ``server_hostname`` overrides the name checked in the certificate
     tls: _ssl.SSLContext | None = None
     server_hostname: str | None = None
+    #: the kcp network's block crypt (Go's ``Option.Block``), e.g.
+    #: ``rpcx.transport.kcp.block_from_password("rpcx-key")``; other networks ignore it, as Go
+    kcp_block: Any = None
     #: only use servers whose metadata ``group`` includes this
     group: str = ""
     #: a timeout applied to calls that do not pass their own (None: wait forever, as Go)

@@ -18,7 +18,7 @@ import subprocess
 import uuid
 from collections import deque
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 from ..client import Client, Option
@@ -84,10 +84,16 @@ class TransportCase:
     #: the server sees a connection only once the client has written on it (QUIC: the stream is
     #: opened by its first bytes), so checks that need the server's side first send one request
     opens_on_first_write: bool = False
+    #: extra options the network needs: for ``Server.start``/``listen``, for ``dial``, for the
+    #: client's ``Option`` (kcp: the block crypt on all three)
+    listen_options: dict[str, Any] = field(default_factory=dict)
+    dial_options: dict[str, Any] = field(default_factory=dict)
+    client_options: dict[str, Any] = field(default_factory=dict)
 
     def option(self, **kwargs: Any) -> Option:
         """A client ``Option`` for this case (its TLS settings, the suite's connect timeout)."""
-        return Option(tls=self.client_tls, server_hostname=self.server_hostname, connect_timeout=WAIT, **kwargs)
+        return Option(tls=self.client_tls, server_hostname=self.server_hostname, connect_timeout=WAIT,
+                      **{**self.client_options, **kwargs})
 
 
 def tcp_case(host: str = "127.0.0.1") -> TransportCase:
@@ -115,6 +121,18 @@ def ws_case(host: str = "127.0.0.1") -> TransportCase:
 def wss_case(cert: str, key: str, host: str = "127.0.0.1") -> TransportCase:
     """rpcx over WebSocket inside TLS (``wss@``)."""
     return _with_tls("wss", lambda: f"wss@{host}:0", cert, key)
+
+
+def kcp_case(password: str = "rpcx-key", host: str = "127.0.0.1", idle_timeout: float = 2.0) -> TransportCase:
+    """rpcx over KCP (``kcp@``, the ``kcp`` extra) with the rpcx examples' key derivation. KCP has
+    no FIN and no half-close: a peer that closed or vanished is noticed by silence, so the server
+    forgets sessions after ``idle_timeout`` (short here, so the checks that wait for it finish)."""
+    from ..transport.kcp import block_from_password
+
+    block = block_from_password(password)
+    return TransportCase("kcp", lambda: f"kcp@{host}:0", half_close=False,
+                         listen_options={"block": block, "idle_timeout": idle_timeout},
+                         dial_options={"block": block}, client_options={"kcp_block": block})
 
 
 def reuseport_case(host: str = "127.0.0.1") -> TransportCase:
@@ -244,7 +262,8 @@ class RawPeer(asyncio.Protocol):
     @classmethod
     async def open(cls, case: TransportCase, address: str) -> "RawPeer":
         peer = cls()
-        await dial(address, lambda: peer, ssl=case.client_tls, timeout=WAIT, server_hostname=case.server_hostname)
+        await dial(address, lambda: peer, ssl=case.client_tls, timeout=WAIT, server_hostname=case.server_hostname,
+                   **case.dial_options)
         return peer
 
     def connection_made(self, transport: Any) -> None:
@@ -327,7 +346,7 @@ async def serving(case: TransportCase, **server_options: Any) -> AsyncIterator[t
         srv = Server(tls=case.server_tls, **server_options)
         srv.register(ConformanceService(), name="Conformance")
         try:
-            addr = await srv.start(case.address())
+            addr = await srv.start(case.address(), **case.listen_options)
             yield srv, addr, records
         finally:
             await srv.close()

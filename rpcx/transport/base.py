@@ -74,6 +74,7 @@ TRANSPORTS: dict[str, tuple[str, str | None]] = {
     "wss": ("rpcx.transport.wss", "ws"),
     "reuseport": ("rpcx.transport.reuseport", None),
     "quic": ("rpcx.transport.quic", "quic"),
+    "kcp": ("rpcx.transport.kcp", "kcp"),
 }
 
 #: the networks whose modules declare ``TLS = True`` (for messages, without importing every module)

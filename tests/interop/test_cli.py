@@ -132,3 +132,28 @@ def test_serve_serves_until_sigterm() -> None:
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+def test_serve_call_and_ping_over_kcp() -> None:
+    import os
+    import signal
+
+    pytest.importorskip("cryptography", reason="the kcp transport needs the kcp extra")
+    tests = str(HERE.parent)
+    env = dict(os.environ, PYTHONPATH=tests + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "rpcx", "serve", "kcp@127.0.0.1:0", "arith_service:Arith",
+                             "--kcp-key", "cli-key"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("serving kcp@127.0.0.1:"), (line, proc.stderr.read() if proc.stderr else "")
+        addr = line.split(" ", 1)[1]
+        out = rpcx("call", addr, "Arith.Mul", '{"A": 6, "B": 7}', "--kcp-key", "cli-key")
+        assert out.returncode == 0 and json.loads(out.stdout) == {"C": 42}, out.stderr
+        out = rpcx("ping", addr, "--count", "2", "--kcp-key", "cli-key")
+        assert out.returncode == 0 and out.stdout.count("heartbeat") == 2, out.stderr
+        out = rpcx("call", addr, "Arith.Mul", '{"A": 6, "B": 7}', "--kcp-key", "wrong", "--timeout", "0.5")
+        assert out.returncode == 1 and "no answer" in out.stderr and len(out.stderr.splitlines()) == 1, out.stderr
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0

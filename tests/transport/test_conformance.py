@@ -1,5 +1,5 @@
 """The transport conformance suite (rpcx.testing.transport_conformance) over every network we ship:
-tcp, tcp with TLS, unix, memory, http (CONNECT, plain and inside TLS), ws, wss, reuseport and quic, all on
+tcp, tcp with TLS, unix, memory, http (CONNECT, plain and inside TLS), ws, wss, reuseport, quic and kcp, all on
 loopback or in process."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from rpcx.testing.transport_conformance import (
     TransportCase,
     http_case,
     https_case,
+    kcp_case,
     memory_case,
     quic_case,
     reuseport_case,
@@ -36,10 +37,12 @@ def short_dir() -> Iterator[str]:
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture(scope="module", params=["tcp", "tls", "unix", "memory", "http", "https", "ws", "wss", "reuseport", "quic"])
+@pytest.fixture(scope="module", params=["tcp", "tls", "unix", "memory", "http", "https", "ws", "wss", "reuseport", "quic", "kcp"])
 def case(request: pytest.FixtureRequest, short_dir: str) -> TransportCase:
     if request.param == "tcp":
         return tcp_case()
+    if request.param == "kcp":
+        return kcp_case()
     if request.param == "quic":
         pytest.importorskip("aioquic", reason="the quic transport needs the quic extra")
     if request.param in ("tls", "https", "wss", "quic"):

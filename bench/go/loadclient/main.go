@@ -59,7 +59,7 @@ type caller interface {
 func main() {
 	mode := flag.String("proto", "rpcx", "rpcx | grpc | echo | arith")
 	addr := flag.String("addr", "127.0.0.1:8972", "server host:port (loopback; a socket path for -network unix)")
-	network := flag.String("network", "tcp", "rpcx only: the rpcx network to dial (tcp, unix, http, ws, wss, quic, kcp as built)")
+	network := flag.String("network", "tcp", "the rpcx network to dial: -proto rpcx tcp, unix, http, ws, wss, quic (quic build); -proto arith tcp or kcp (-tags kcp)")
 	useTLS := flag.Bool("tls", false, "rpcx only: dial with TLS, not verifying the server (loopback benchmark)")
 	conc := flag.Int("c", 1, "concurrent callers (goroutines)")
 	total := flag.Int("n", 100000, "measured calls (upper bound)")
@@ -73,7 +73,9 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
 	pin := flag.Bool("pin", false, "caller g always uses connection g % pool (default: round robin per call)")
 	meta := flag.String("meta", "", "rpcx only: send this request metadata with every call, KEY=VALUE (a traceparent, say)")
+	flag.StringVar(&kcpKey, "kcp-key", "rpcx-key", "-network kcp: the block crypt password (-proto arith, built with -tags kcp)")
 	flag.Parse()
+	arithNetwork = *network // -proto arith dials tcp or kcp
 	if k, v, ok := strings.Cut(*meta, "="); ok {
 		reqMeta = map[string]string{k: v}
 	}
@@ -316,6 +318,13 @@ type ArithReply struct {
 
 const arithA, arithB = 12345, 6789
 
+var (
+	arithNetwork = "tcp"
+	kcpKey       = "rpcx-key"
+	// set by kcp.go when built with -tags kcp
+	kcpBlock func(password string) (interface{}, error)
+)
+
 type arithCaller struct {
 	xcs  []client.XClient
 	args *ArithArgs
@@ -323,7 +332,20 @@ type arithCaller struct {
 
 func newArith(addr string, pool int) (caller, error) {
 	rlog.SetDummyLogger()
-	d, err := client.NewMultipleServersDiscovery([]*client.KVPair{{Key: "tcp@" + addr}})
+	var block interface{}
+	if arithNetwork == "kcp" {
+		if kcpBlock == nil {
+			return nil, errors.New("-network kcp: this loadclient was built without -tags kcp")
+		}
+		b, err := kcpBlock(kcpKey)
+		if err != nil {
+			return nil, err
+		}
+		block = b
+	} else if arithNetwork != "tcp" {
+		return nil, fmt.Errorf("-network %q: tcp or kcp", arithNetwork)
+	}
+	d, err := client.NewMultipleServersDiscovery([]*client.KVPair{{Key: arithNetwork + "@" + addr}})
 	if err != nil {
 		return nil, err
 	}
@@ -331,6 +353,7 @@ func newArith(addr string, pool int) (caller, error) {
 	for i := 0; i < pool; i++ {
 		opt := client.DefaultOption
 		opt.SerializeType = protocol.MsgPack
+		opt.Block = block
 		// each XClient dials its own connection to the one server
 		c.xcs = append(c.xcs, client.NewXClient("Arith", client.Failtry, client.RoundRobin, d, opt))
 	}

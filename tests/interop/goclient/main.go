@@ -1,7 +1,7 @@
 // goclient calls the Arith interop service with the real Go rpcx client.
 //
 //	goclient ADDRESS [--codec json|msgpack|protobuf|raw] [--tls [--insecure] [--ca F]]
-//	                 [--auth TOKEN] [--suite [--only NAME,NAME]]
+//	                 [--auth TOKEN] [--kcp-key PASS] [--suite [--only NAME,NAME]]
 //	                 [--upload F [--rate N]] [--download NAME --save-to F] [--stream-echo N] [--side-meta KEY]
 //
 // Without --suite it calls Arith.Mul{10,20} and prints "10 * 20 = 200"
@@ -51,6 +51,7 @@ type config struct {
 	codec     protocol.SerializeType
 	tls       *tls.Config
 	auth      string
+	kcpBlock  interface{}
 }
 
 func (c *config) raw() bool { return c.codec == protocol.SerializeNone }
@@ -60,6 +61,7 @@ func (c *config) option(serialize protocol.SerializeType) client.Option {
 	opt := client.DefaultOption
 	opt.SerializeType = serialize
 	opt.TLSConfig = c.tls
+	opt.Block = c.kcpBlock
 	return opt
 }
 
@@ -109,6 +111,7 @@ func main() {
 	fs.StringVar(&side.saveTo, "save-to", "", "with --download: the file to write")
 	fs.IntVar(&side.streamEcho, "stream-echo", 0, "XClient.Stream, send this many random bytes, expect them echoed")
 	fs.StringVar(&side.meta, "side-meta", "", "with the side flags: send meta {KEY: \"1\"}")
+	kcpKey := fs.String("kcp-key", "rpcx-key", "kcp@: the block crypt password (pbkdf2-sha1, salt rpcx-salt, AES-256)")
 	fs.Usage = func() { usage(fs) }
 	pos, err := arith.ParseArgs(fs, os.Args[1:])
 	if err != nil {
@@ -126,6 +129,14 @@ func main() {
 	cfg := &config{addr: pos[0], codecName: *codecName, codec: st, auth: *auth}
 	if !strings.Contains(cfg.addr, "@") {
 		cfg.addr = "tcp@" + cfg.addr
+	}
+	if strings.HasPrefix(cfg.addr, "kcp@") {
+		block, err := arith.KCPBlock(*kcpKey)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goclient:", err)
+			os.Exit(2)
+		}
+		cfg.kcpBlock = block
 	}
 	if *useTLS {
 		tc := &tls.Config{InsecureSkipVerify: *insecure}

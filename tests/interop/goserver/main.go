@@ -1,10 +1,12 @@
 // goserver serves the Arith interop service with the real Go rpcx server.
 //
-//	goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N] [--cors]
+//	goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N] [--cors] [--kcp-key PASS]
 //	         [--side-dir DIR --file-addr H:P --stream-addr H:P]
 //
 // ADDRESS is network@address: tcp@127.0.0.1:PORT, tcp4@..., tcp6@[::1]:PORT,
-// unix@/path.sock, http@ (CONNECT), ws@, wss@ (needs --cert/--key), reuseport@.
+// unix@/path.sock, http@ (CONNECT), ws@, wss@ (needs --cert/--key), reuseport@,
+// kcp@ (built with -tags kcp; --kcp-key, default "rpcx-key", derives the AES key as the rpcx
+// examples; on exit it prints kcp-go's FEC counters to stderr: "goserver: kcp fec_recovered=N ...").
 // PORT may be 0. Once listening it prints exactly one line
 // "serving <network>@<actual address>" to stdout (for reuseport, "serving tcp@...":
 // what Go registers and what clients dial). rpcx's own log goes to
@@ -51,6 +53,7 @@ func main() {
 	sideDir := fs.String("side-dir", "", "enable _filetransfer and _streamservice on this directory (side.go)")
 	fileAddr := fs.String("file-addr", "", "with --side-dir: file transfer side listener host:port")
 	streamAddr := fs.String("stream-addr", "", "with --side-dir: stream side listener host:port")
+	kcpKey := fs.String("kcp-key", "rpcx-key", "kcp: the block crypt password (pbkdf2-sha1, salt rpcx-salt, AES-256)")
 	fs.Usage = func() { usage(fs) }
 	pos, err := arith.ParseArgs(fs, os.Args[1:])
 	if err != nil {
@@ -63,6 +66,7 @@ func main() {
 	network, address := arith.SplitAddress(pos[0])
 
 	var opts []server.OptionFn
+	onExit := func() {}
 	if *cert != "" || *key != "" {
 		if *cert == "" || *key == "" {
 			fmt.Fprintln(os.Stderr, "goserver: --cert and --key go together")
@@ -76,6 +80,18 @@ func main() {
 		opts = append(opts, server.WithTLSConfig(&tls.Config{Certificates: []tls.Certificate{pair}}))
 		if network == "unix" {
 			fmt.Fprintln(os.Stderr, "goserver: warning: rpcx ignores TLS for unix sockets")
+		}
+	}
+	if network == "kcp" {
+		block, err := arith.KCPBlock(*kcpKey)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goserver:", err)
+			os.Exit(1)
+		}
+		opts = append(opts, server.WithBlockCrypt(block)) // needs -tags kcp (build.sh)
+		onExit = func() {
+			rec, parity, csum := arith.KCPStats()
+			fmt.Fprintf(os.Stderr, "goserver: kcp fec_recovered=%d fec_parity_shards=%d in_csum_errors=%d\n", rec, parity, csum)
 		}
 	}
 	if *maxLen > 0 {
@@ -164,6 +180,7 @@ func main() {
 		case <-serveErr:
 		case <-time.After(2 * time.Second):
 		}
+		onExit()
 		os.Exit(0)
 	case err := <-serveErr:
 		if err != nil && !errors.Is(err, server.ErrServerClosed) {
