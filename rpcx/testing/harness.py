@@ -126,13 +126,15 @@ def wss_case(cert: str, key: str, host: str = "127.0.0.1") -> TransportCase:
 def kcp_case(password: str = "rpcx-key", host: str = "127.0.0.1", idle_timeout: float = 2.0) -> TransportCase:
     """rpcx over KCP (``kcp@``, the ``kcp`` extra) with the rpcx examples' key derivation. KCP has
     no FIN and no half-close: a peer that closed or vanished is noticed by silence, so the server
-    forgets sessions after ``idle_timeout`` (short here, so the checks that wait for it finish)."""
+    forgets sessions after ``idle_timeout``, and raw peers notice a server that closed on them the
+    same way (short here, so the checks that wait for it finish)."""
     from ..transport.kcp import block_from_password
 
     block = block_from_password(password)
     return TransportCase("kcp", lambda: f"kcp@{host}:0", half_close=False,
                          listen_options={"block": block, "idle_timeout": idle_timeout},
-                         dial_options={"block": block}, client_options={"kcp_block": block})
+                         dial_options={"block": block, "idle_timeout": idle_timeout},
+                         client_options={"kcp_block": block})
 
 
 def reuseport_case(host: str = "127.0.0.1") -> TransportCase:
