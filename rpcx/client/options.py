@@ -100,5 +100,9 @@ class Option:
     #: the client's coordinates for ``SelectMode.CLOSEST`` (Go's ``ConfigGeoSelector``)
     latitude: float | None = None
     longitude: float | None = None
+    #: ``SelectMode.WEIGHTED_ICMP``: measure every server's round trip (three rpcx heartbeats, Go's
+    #: three pings) this often in seconds, besides whenever the server list changes (Go: only then);
+    #: None: only then
+    ping_interval: float | None = 30.0
     #: makes one circuit breaker per server (Go's ``GenBreaker``); None: no breaker (Go's default)
     breaker: "Callable[[], CircuitBreaker] | None" = None
