@@ -1,7 +1,7 @@
 // goclient calls the Arith interop service with the real Go rpcx client.
 //
 //	goclient ADDRESS [--codec json|msgpack|protobuf|raw] [--tls [--insecure] [--ca F]]
-//	                 [--auth TOKEN] [--suite [--only NAME,NAME]]
+//	                 [--auth TOKEN] [--suite [--only NAME,NAME]] [--rpc-path /PATH]
 //	                 [--upload F [--rate N]] [--download NAME --save-to F] [--stream-echo N] [--side-meta KEY]
 //
 // Without --suite it calls Arith.Mul{10,20} and prints "10 * 20 = 200"
@@ -51,6 +51,7 @@ type config struct {
 	codec     protocol.SerializeType
 	tls       *tls.Config
 	auth      string
+	rpcPath   string
 }
 
 func (c *config) raw() bool { return c.codec == protocol.SerializeNone }
@@ -60,6 +61,9 @@ func (c *config) option(serialize protocol.SerializeType) client.Option {
 	opt := client.DefaultOption
 	opt.SerializeType = serialize
 	opt.TLSConfig = c.tls
+	if c.rpcPath != "" {
+		opt.RPCPath = c.rpcPath
+	}
 	return opt
 }
 
@@ -101,6 +105,7 @@ func main() {
 	caFile := fs.String("ca", "", "with --tls: PEM file of CA certificates to trust (extension)")
 	auth := fs.String("auth", "", "send this __AUTH token (XClient.Auth)")
 	suite := fs.Bool("suite", false, "run the interop check suite")
+	rpcPath := fs.String("rpc-path", "", "Option.RPCPath: the http@ CONNECT and ws@ path (default /_rpcx_)")
 	only := fs.String("only", "", "with --suite: comma-separated checks to run")
 	side := &sideFlags{}
 	fs.StringVar(&side.upload, "upload", "", "XClient.SendFile this file to _filetransfer (side.go)")
@@ -123,7 +128,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "goclient: unknown codec %q\n", *codecName)
 		os.Exit(2)
 	}
-	cfg := &config{addr: pos[0], codecName: *codecName, codec: st, auth: *auth}
+	cfg := &config{addr: pos[0], codecName: *codecName, codec: st, auth: *auth, rpcPath: *rpcPath}
 	if !strings.Contains(cfg.addr, "@") {
 		cfg.addr = "tcp@" + cfg.addr
 	}

@@ -1,7 +1,7 @@
 // goserver serves the Arith interop service with the real Go rpcx server.
 //
 //	goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N] [--cors]
-//	         [--side-dir DIR --file-addr H:P --stream-addr H:P]
+//	         [--side-dir DIR --file-addr H:P --stream-addr H:P] [--rpc-path /PATH]
 //
 // ADDRESS is network@address: tcp@127.0.0.1:PORT, tcp4@..., tcp6@[::1]:PORT,
 // unix@/path.sock, http@ (CONNECT), ws@, wss@ (needs --cert/--key), reuseport@.
@@ -51,6 +51,7 @@ func main() {
 	sideDir := fs.String("side-dir", "", "enable _filetransfer and _streamservice on this directory (side.go)")
 	fileAddr := fs.String("file-addr", "", "with --side-dir: file transfer side listener host:port")
 	streamAddr := fs.String("stream-addr", "", "with --side-dir: stream side listener host:port")
+	rpcPath := fs.String("rpc-path", "", "http@ only: mount the CONNECT handler at this path (rpcpath.go)")
 	fs.Usage = func() { usage(fs) }
 	pos, err := arith.ParseArgs(fs, os.Args[1:])
 	if err != nil {
@@ -113,6 +114,14 @@ func main() {
 		if fi, err := os.Lstat(address); err == nil && fi.Mode()&os.ModeSocket != 0 {
 			_ = os.Remove(address)
 		}
+	}
+
+	if *rpcPath != "" {
+		if network != "http" || *cert != "" {
+			fmt.Fprintln(os.Stderr, "goserver: --rpc-path is for http@ without TLS")
+			os.Exit(2)
+		}
+		serveHTTPPath(s, address, *rpcPath)
 	}
 
 	serveErr := make(chan error, 1)
