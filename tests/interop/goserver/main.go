@@ -2,6 +2,7 @@
 //
 //	goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N] [--cors]
 //	         [--side-dir DIR --file-addr H:P --stream-addr H:P] [--rpc-path /PATH]
+//	         [--registry URL [--base-path P]]   (goserver-registry build only)
 //
 // ADDRESS is network@address: tcp@127.0.0.1:PORT, tcp4@..., tcp6@[::1]:PORT,
 // unix@/path.sock, http@ (CONNECT), ws@, wss@ (needs --cert/--key), reuseport@.
@@ -31,6 +32,10 @@ import (
 	"rpcxpy/interop/arith"
 )
 
+// withRegistry publishes name (registered on s) as service (network@host:port) at the --registry URL
+// and returns what to call after s.Shutdown; set by registry.go in the goserver-registry build only.
+var withRegistry func(s *server.Server, registry, basePath, service, name string, rcvr interface{}) (func(), error)
+
 func usage(fs *flag.FlagSet) {
 	fmt.Fprintln(os.Stderr, "usage: goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N] [--cors]")
 	fmt.Fprintln(os.Stderr, "  ADDRESS: tcp@127.0.0.1:PORT | tcp4@127.0.0.1:PORT | tcp6@[::1]:PORT | unix@/path.sock |")
@@ -52,6 +57,8 @@ func main() {
 	fileAddr := fs.String("file-addr", "", "with --side-dir: file transfer side listener host:port")
 	streamAddr := fs.String("stream-addr", "", "with --side-dir: stream side listener host:port")
 	rpcPath := fs.String("rpc-path", "", "http@ only: mount the CONNECT handler at this path (rpcpath.go)")
+	registry := fs.String("registry", "", "register Arith at redis://|etcd://|zookeeper://H:P or mdns:// (goserver-registry build)")
+	basePath := fs.String("base-path", "/rpcx_test", "with --registry: the registry base path")
 	fs.Usage = func() { usage(fs) }
 	pos, err := arith.ParseArgs(fs, os.Args[1:])
 	if err != nil {
@@ -97,7 +104,12 @@ func main() {
 			return errors.New("invalid token")
 		}
 	}
-	if err := s.RegisterName("Arith", &arith.Arith{Server: s}, ""); err != nil {
+	if *registry != "" && withRegistry == nil {
+		fmt.Fprintln(os.Stderr, "goserver: --registry needs the goserver-registry build (tests/interop/build.sh)")
+		os.Exit(2)
+	}
+	rcvr := &arith.Arith{Server: s}
+	if err := s.RegisterName("Arith", rcvr, ""); err != nil {
 		fmt.Fprintln(os.Stderr, "goserver:", err)
 		os.Exit(1)
 	}
@@ -155,6 +167,16 @@ func main() {
 	if network == "reuseport" {
 		network = "tcp" // Go clients cannot dial reuseport@; reuseport servers register as tcp@
 	}
+	afterShutdown := func() {}
+	if *registry != "" {
+		// published once listening: with port 0 the address is known only now
+		after, err := withRegistry(s, *registry, *basePath, network+"@"+actual, "Arith", rcvr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goserver:", err)
+			os.Exit(1)
+		}
+		afterShutdown = after
+	}
 	fmt.Fprintf(os.Stdout, "serving %s@%s\n", network, actual)
 	_ = os.Stdout.Sync()
 
@@ -169,6 +191,7 @@ func main() {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "goserver: shutdown:", err)
 		}
+		afterShutdown() // mDNS: the goodbye packets
 		select {
 		case <-serveErr:
 		case <-time.After(2 * time.Second):
