@@ -7,6 +7,8 @@
   byte-level and hostile checks.
 * ``threaded_server``: an Arith server running on its own event loop in a thread, for tests of the
   blocking facades written as plain sync functions.
+* ``delay_relay``: a TCP relay that delays every chunk both ways (:class:`DelayRelay`), a slow link
+  in front of a real server.
 
 Set ``RPCX_TEST_LOOP=uvloop`` to run the async tests on uvloop.
 """
@@ -184,3 +186,116 @@ def threaded_server() -> Iterator[str]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(WAIT)
         loop.close()
+
+
+class DelayRelay:
+    """A TCP relay on loopback that holds every chunk ``delay`` seconds in each direction (a slow
+    network link in front of a real server, order kept). ``delay`` may be changed at any time; it
+    applies to chunks read from then on. ``address`` is the rpcx key to dial instead of ``upstream``."""
+
+    def __init__(self, upstream: str, delay: float) -> None:
+        self.upstream = upstream
+        self.delay = delay
+        self.address = ""
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> "DelayRelay":
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.address = "tcp@127.0.0.1:%d" % self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        host, port = self.upstream.split("@", 1)[1].rsplit(":", 1)
+        try:
+            up_r, up_w = await asyncio.open_connection(host, int(port))
+        except OSError:
+            writer.close()
+            return
+        for r, w in ((reader, up_w), (up_r, writer)):
+            t = asyncio.ensure_future(self._pump(r, w))
+            self._tasks.add(t)
+            t.add_done_callback(self._tasks.discard)
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                due, data = await queue.get()
+                if not data:
+                    break
+                await asyncio.sleep(max(due - loop.time(), 0))
+                writer.write(data)
+        sender = asyncio.ensure_future(deliver())
+        try:
+            while data := await reader.read(65536):
+                queue.put_nowait((loop.time() + self.delay, data))
+        except OSError:
+            pass
+        finally:
+            queue.put_nowait((0.0, b""))
+            try:
+                await sender
+            except OSError:
+                pass
+            writer.close()
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+@pytest.fixture
+async def delay_relay() -> AsyncIterator[Callable[[str, float], Awaitable[DelayRelay]]]:
+    """``await delay_relay(upstream_key, delay_seconds) -> DelayRelay`` (closed after the test)."""
+    relays: list[DelayRelay] = []
+
+    async def make(upstream: str, delay: float) -> DelayRelay:
+        relay = await DelayRelay(upstream, delay).start()
+        relays.append(relay)
+        return relay
+
+    yield make
+    for r in relays:
+        await r.aclose()
+
+
+_GO_BIN: list[str] = []
+
+
+def go_peers_bin() -> str:
+    """The directory of the Go interop peers (tests/interop/build.sh, against the real rpcx v1.9.4),
+    built on first use (cheap with Go's build cache warm); for tests outside tests/interop that put a
+    Go server in the mix."""
+    if not _GO_BIN:
+        import shutil
+        import subprocess
+
+        if shutil.which("go") is None:
+            pytest.fail("Go is not installed: the Go rpcx peers cannot be built (install Go 1.26+)")
+        script = os.path.join(os.path.dirname(__file__), "interop", "build.sh")
+        out = subprocess.run(["sh", script], capture_output=True, text=True, timeout=900)
+        if out.returncode != 0:
+            pytest.fail(f"building the Go interop peers failed:\n{out.stderr}")
+        _GO_BIN.append(out.stdout.strip().splitlines()[-1])
+    return _GO_BIN[0]
+
+
+async def start_server_process(kind: str, address: str = "tcp@127.0.0.1:0") -> tuple[asyncio.subprocess.Process, str]:
+    """Start an Arith server process: ``kind`` "python" (examples/arith/server.py) or "go" (the Go
+    rpcx goserver peer). Returns the process (stop it by PID) and the address it serves."""
+    if kind == "go":
+        cmd = [os.path.join(go_peers_bin(), "goserver"), address]
+    else:
+        example = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "arith", "server.py")
+        cmd = [sys.executable, example, address]
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), WAIT)).decode()
+    assert line.startswith("serving "), f"{kind} server did not start: {line!r}"
+    return proc, line.split()[1]

@@ -39,7 +39,8 @@ from ..protocol.constants import CompressType
 from ..protocol.heartbeat import heartbeat_request
 from ..protocol.message import COMPRESS_THRESHOLD, Message
 from ..oneline import human_duration
-from ..transport.base import Address, dial, parse_address, tls_for
+from ..transport.base import Address, dial, dial_options, parse_address, tls_for
+from ..transport.keepalive import set_keepalive
 from .options import Option
 
 if TYPE_CHECKING:
@@ -147,11 +148,18 @@ class Client:
             now=loop.time(),
         )
         ssl = tls_for(self.address.network, self.option.tls)
-        extra = {"block": self.option.kcp_block} if self.address.network == "kcp" else {}
-        await dial(
+        # Go's RPCPath for the networks that speak HTTP first (http CONNECT, ws, wss); KCP's BlockCrypt
+        accepts = dial_options(self.address.network)
+        extra: dict[str, Any] = {}
+        if "path" in accepts:
+            extra["path"] = self.option.rpc_path
+        if "block" in accepts:
+            extra["block"] = self.option.kcp_block
+        transport, _ = await dial(
             self.address, lambda: _ClientProtocol(self), ssl=ssl, timeout=self.option.connect_timeout,
             server_hostname=self.option.server_hostname, **extra,
         )
+        set_keepalive(transport, self.option.tcp_keepalive_period)  # Go's TCPKeepAlivePeriod
         log.debug("connected to %s", self.address)
         self._arm_timer()
 

@@ -22,6 +22,7 @@ from ..codec.base import CodecRegistry
 from ..errors import ClientClosedError
 from .client import Client, PushHandler
 from .discovery import KVPair
+from .rttprobe import RttProber
 from .serverset import ServerSet
 
 __all__ = ["ConnectionCache"]
@@ -40,6 +41,30 @@ class ConnectionCache(ServerSet):
         self._draining: dict[Client, asyncio.Task[None]] = {}
         self._closed = False
         self._close_task: asyncio.Task[None] | None = None
+        #: measures round trips for SelectMode.WEIGHTED_ICMP (rttprobe.py); None for other selectors
+        self._prober: RttProber | None = None
+        self._probe_task: asyncio.Task[None] | None = None
+
+    # -- round trips for WeightedICMP -----------------------------------------------------------
+    def _ensure_rtt_probe(self) -> None:
+        if self._closed or self._rtt_target() is None:
+            return
+        if self._probe_task is not None and not self._probe_task.done():
+            self._prober.poke()  # type: ignore[union-attr]  # a new selector: measure for it now
+            return
+        self._prober = RttProber(self._probe_client, self._rtt_target, self.option.ping_interval)
+        self._probe_task = self._spawn(self._prober.run())
+
+    def _servers_changed(self) -> None:
+        if self._prober is not None:
+            self._prober.poke()
+
+    async def _probe_client(self, key: str) -> Client:
+        """The connection a ping of ``key`` goes over: the one calls use, dialled if needed."""
+        client = self._clients.get(key)
+        if client is not None and client.closed:
+            self._remove_client(key, client)
+        return await self._get_client(key)
 
     def _update_servers(self, pairs: list[KVPair]) -> bool:
         if not super()._update_servers(pairs):
@@ -152,6 +177,8 @@ class ConnectionCache(ServerSet):
     async def _close(self) -> None:
         if self._watch_task is not None:
             self._watch_task.cancel()
+        if self._probe_task is not None:
+            self._probe_task.cancel()
         for t in self._draining.values():
             t.cancel()  # its finally closes the connection now, without waiting for calls
         dials = list(self._dialing.values())

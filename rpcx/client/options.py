@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..protocol.constants import CompressType, SerializeType
+from ..protocol.constants import DEFAULT_RPC_PATH, CompressType, SerializeType
 from ..protocol.decoder import Limits
 
 if TYPE_CHECKING:
@@ -103,5 +103,14 @@ class Option:
     #: the client's coordinates for ``SelectMode.CLOSEST`` (Go's ``ConfigGeoSelector``)
     latitude: float | None = None
     longitude: float | None = None
+    #: TCP keep-alive on each connection's TCP socket, probing after this many idle seconds (Go's
+    #: ``TCPKeepAlivePeriod``); None: the OS default (off)
+    tcp_keepalive_period: float | None = 60.0
+    #: the HTTP path of the http (CONNECT) and ws/wss networks (Go's ``RPCPath``)
+    rpc_path: str = DEFAULT_RPC_PATH
+    #: ``SelectMode.WEIGHTED_ICMP``: measure every server's round trip (three rpcx heartbeats, Go's
+    #: three pings) this often in seconds, besides whenever the server list changes (Go: only then);
+    #: None: only then
+    ping_interval: float | None = 30.0
     #: makes one circuit breaker per server (Go's ``GenBreaker``); None: no breaker (Go's default)
     breaker: "Callable[[], CircuitBreaker] | None" = None

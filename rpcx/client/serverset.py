@@ -103,6 +103,19 @@ class ServerSet:
         self.selector = selector
         self._selector_report = getattr(selector, "report", None)
         self._wrap_select()
+        if getattr(self, "_watch_started", False):  # set_selector after the first call
+            self._ensure_rtt_probe()
+
+    def _rtt_target(self) -> Any:
+        """The selector that takes measured round trips (WeightedICMP, maybe inside Sticky), or None."""
+        sel: Any = self.selector
+        for s in (sel, getattr(sel, "inner", None)):
+            if s is not None and hasattr(s, "record_rtt"):
+                return s
+        return None
+
+    def _ensure_rtt_probe(self) -> None:
+        """Start measuring round trips if the selector needs them (the connection layer does it)."""
 
     def _wrap_select(self) -> None:
         """The select function calls use: the selector's, wrapped by plugins' ``wrap_select``."""
@@ -169,6 +182,7 @@ class ServerSet:
         if held != self._held_applied:
             self._held_applied = held
             self.selector.update_server(self._visible_servers())
+            self._servers_changed()
 
     def _update_servers(self, pairs: list[KVPair]) -> bool:
         """Take discovery's new list; False when nothing changed. (The connection layer overrides
@@ -184,8 +198,12 @@ class ServerSet:
                 del self._breakers[k]
         self._held_applied = frozenset(self.held_out)
         self.selector.update_server(self._visible_servers())
+        self._servers_changed()
         log.info("%s: servers now %s", self.service_path, sorted(self._servers))
         return True
+
+    def _servers_changed(self) -> None:
+        """Called after the selector got a new list (the connection layer re-measures round trips)."""
 
     # -- background tasks and the discovery watch -----------------------------------------------
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
@@ -212,6 +230,7 @@ class ServerSet:
             return
         watch = self.discovery.watch()  # if this raises, the call fails and the next one tries again
         self._watch_started = True
+        self._ensure_rtt_probe()
         if watch is None:
             return
         self._watch = watch

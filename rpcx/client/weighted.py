@@ -1,5 +1,6 @@
 """Weighted selectors (layer: client): smooth weighted round-robin from metadata ``weight`` (Go's
-``WeightedRoundRobin``) and the same from measured round-trip times (Go's ``WeightedICMP``).
+``WeightedRoundRobin``) and the same from measured round-trip times (Go's ``WeightedICMP``; the measuring is
+``rttprobe.py``'s).
 
 Rule: both use nginx's smooth weighted round-robin, as Go's ``weightedRoundRobinSelector.next``;
 the sequence restarts whenever the server list changes (Go rebuilds its ring then). A weight of 0
@@ -109,25 +110,27 @@ class WeightedRoundRobinSelector:
 
 
 class WeightedICMPSelector:
-    """Smooth weighted round-robin with weights from round-trip times, mapped as Go's
+    """Smooth weighted round-robin with weights from measured round-trip times, mapped as Go's
     ``CalculateWeight`` (≤10 ms → 191, 10–200 ms → 201−rtt, 200–999 ms → 1, ≥1000 ms or failure → 0).
 
-    Go pings each server (ICMP, which needs root) when the list changes. Here the round trip is the
-    latency XClient reports for every attempt (``report``): the dial on a new connection plus the
-    call, so it also counts the server's own handling time. An attempt that got an answer (a reply
-    or a service error) sets the server's weight from its latency in whole milliseconds; a dial or
-    connection error or a timeout sets it to 0. A server not measured yet has the top weight (191)
-    so that it gets measured; a server at 0 gets weight 1 again after ``recheck`` seconds, so a
-    recovered server is tried again (Go re-pings only when discovery changes). When every server is
-at 0, all are tried alike.
+    Go pings each server three times with ICMP (which needs root) whenever the list changes and
+    uses the average. Here the ping is the rpcx heartbeat, which every rpcx server (Go's too)
+    echoes without privileges: XClient's prober (``rttprobe.py``) sends three over the server's
+    connection (dialling it if needed) whenever the list changes and every ``Option.ping_interval``
+    seconds, and hands the average to :meth:`record_rtt` (``None`` when nothing was echoed within
+    3 s, Go's ping timeout: weight 0). Calls do not set weights, so a slow method does not make
+    its server look far away; but a dial or connection error reported by a call sets the server's
+    weight to 0 until it is measured again or ``recheck`` seconds pass (then it gets weight 1, a
+    trial). A server not measured yet has the top weight (191), as a new server is most likely
+    healthy; when every server is at 0, all are tried alike.
 
-    >>> t = [0.0]; s = WeightedICMPSelector({"a": "", "b": ""}, clock=lambda: t[0])
-    >>> s.report("a", Outcome.SUCCESS, 0.005); s.report("b", Outcome.DIAL_ERROR, 1.0); s.weights
-    {'a': 191, 'b': 0}
-    >>> {s.select(Call("Arith", "Mul")) for _ in range(5)}
-    {'a'}
-    >>> t[0] = 60.0; s.weights
-    {'a': 191, 'b': 1}
+    >>> t = [0.0]; s = WeightedICMPSelector({"a": "", "b": "", "c": ""}, clock=lambda: t[0])
+    >>> s.record_rtt("a", 0.004); s.record_rtt("b", 0.150); s.record_rtt("c", None); s.weights
+    {'a': 191, 'b': 51, 'c': 0}
+    >>> sorted(set(s.select(Call("Arith", "Mul")) for _ in range(10)))
+    ['a', 'b']
+    >>> s.report("a", Outcome.DIAL_ERROR, 0.0); s.weights["a"]
+    0
     """
 
     def __init__(
@@ -139,6 +142,8 @@ at 0, all are tried alike.
         self._keys: list[str] = []
         #: key -> (weight, when it was measured)
         self._measured: dict[str, tuple[int, float]] = {}
+        #: key -> the last round trip measured, in seconds (None: the ping failed)
+        self.rtts: dict[str, float | None] = {}
         self._rr = _Smooth({})
         self._applied: dict[str, int] = {}
         self.update_server(servers or {})
@@ -158,6 +163,11 @@ at 0, all are tried alike.
                 out[k] = m[0]
         return out
 
+    @property
+    def servers(self) -> list[str]:
+        """The servers to measure: the list last given to :meth:`update_server`."""
+        return list(self._keys)
+
     def _rebuild(self) -> None:
         weights = self.weights
         if weights and not any(weights.values()):
@@ -176,12 +186,20 @@ at 0, all are tried alike.
         """Use these servers; measurements of servers that left are forgotten."""
         self._keys = list(servers)
         self._measured = {k: v for k, v in self._measured.items() if k in servers}
+        self.rtts = {k: v for k, v in self.rtts.items() if k in servers}
         self._applied = {}
         self._rebuild()
 
+    def record_rtt(self, key: str, rtt: float | None) -> None:
+        """A measured round trip of ``key`` in seconds (the average of the pings answered), or
+        None when no ping was answered (Go's 1000 ms: weight 0). Unlisted keys are ignored."""
+        if key not in self._keys:
+            return
+        self.rtts[key] = rtt
+        ms = 1000 if rtt is None else int(rtt * 1000)
+        self._measured[key] = (rtt_weight(ms), self._clock())
+
     def report(self, key: str, outcome: Outcome, latency: float) -> None:
-        """Take the attempt's latency as the server's round trip (see the class docstring)."""
-        if outcome in (Outcome.SUCCESS, Outcome.SERVICE_ERROR):
-            self._measured[key] = (rtt_weight(int(latency * 1000)), self._clock())
-        elif outcome in (Outcome.DIAL_ERROR, Outcome.CONNECTION_ERROR, Outcome.TIMEOUT):
+        """A call that could not reach the server (dial or connection error) is a failed ping."""
+        if outcome in (Outcome.DIAL_ERROR, Outcome.CONNECTION_ERROR) and key in self._keys:
             self._measured[key] = (0, self._clock())

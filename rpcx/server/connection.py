@@ -27,6 +27,7 @@ from ..protocol.connection import (
     State,
 )
 from .._deadline_timer import DeadlineTimer
+from ..transport.keepalive import set_keepalive
 from .context import hot_call
 from .hotpath import count_frames, serve_read
 from .sniff import ProtocolSpec, sniff
@@ -89,6 +90,9 @@ class ServerConnection(asyncio.Protocol):
         #: the hot-call slots of the thread this connection's loop runs in
         self.hot = hot_call()
         self.peer = transport.get_extra_info("peername") or transport.get_extra_info("sockname")
+        period = getattr(self.server, "tcp_keepalive_period", None)  # Go: WithTCPKeepAlivePeriod
+        if period:
+            set_keepalive(transport, period)
         self.server._connection_made(self)
         if self.server._protocols and not self.closing:
             # other protocols share the port: the first bytes decide (reads go to sniff until then)

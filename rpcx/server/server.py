@@ -81,6 +81,9 @@ class Server(Dispatcher):
         write_timeout: how long :meth:`send_message` waits for a client that is not reading its
             pushes before it gives up with :class:`~rpcx.errors.CallTimeoutError` (Go's
             ``WithWriteTimeout``); None waits as long as the connection lives.
+        tcp_keepalive_period: TCP keep-alive on every accepted TCP connection, probing after this
+            many idle seconds (Go's ``WithTCPKeepAlivePeriod``, default three minutes); None: the
+            OS default (off).
     """
 
     def __init__(
@@ -97,6 +100,7 @@ class Server(Dispatcher):
         read_timeout: float | None = None,
         frame_timeout: float | None = 30.0,
         write_timeout: float | None = None,
+        tcp_keepalive_period: float | None = 180.0,
     ) -> None:
         if sync_handlers not in ("inline", "thread"):
             raise ValueError("sync_handlers must be 'inline' or 'thread'")
@@ -105,6 +109,7 @@ class Server(Dispatcher):
         self.read_timeout = read_timeout
         self.frame_timeout = frame_timeout
         self.write_timeout = write_timeout
+        self.tcp_keepalive_period = tcp_keepalive_period
         self.auth = auth
         self.tls = tls
         self.sync_in_thread = sync_handlers == "thread"

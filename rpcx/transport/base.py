@@ -50,6 +50,7 @@ __all__ = [
     "takes_tls",
     "refuse_tls",
     "tls_for",
+    "dial_options",
     "listen",
     "dial",
     "server_tls_context",
@@ -272,6 +273,16 @@ def _validate(network: str, verb: str, options: dict[str, Any]) -> NetworkModule
             f"{verb} without ssl= or use a tcp address"
         )
     return module
+
+
+def dial_options(network: str) -> frozenset[str]:
+    """The keyword options ``network``'s dial accepts (a client passes the ones it has, e.g. ``path``).
+
+    >>> "path" in dial_options("http"), "path" in dial_options("tcp")
+    (True, False)
+    """
+    transport_for(network)
+    return _checked[TRANSPORTS[network][0]][1]
 
 
 def refuse_tls(addr: Address, ssl: _ssl.SSLContext | None) -> None:

@@ -4,39 +4,28 @@ once the server is back and the cool-down has passed.
 
 Three ``examples/arith/server.py`` processes on loopback; the breaker's clock is injected, so the
 cool-down passes when the test says so (no sleeping, no timing asserts). The dial hold-out is off
-(``dial_backoff=None``) so that shedding is the breaker's alone.
+(``dial_backoff=None``) so that shedding is the breaker's alone. In the ``go`` variant the middle
+server, the one killed and restarted, is the Go rpcx server (tests/interop/goserver).
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections import Counter
-from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
 from arith_service import Args, Reply
+from conftest import start_server_process
 
 from rpcx import FailMode, KVPair, MultipleServersDiscovery, Option, SelectMode, XClient
 from rpcx.client import Outcome, RoundRobinSelector
 from rpcx.client.breaker import BreakerState, CircuitBreaker
 
 WAIT = 10.0
-ARITH_SERVER = Path(__file__).resolve().parents[2] / "examples" / "arith" / "server.py"
 CALLERS = 16
 FAILURES = 3
 COOLDOWN = 30.0
-
-
-async def start_arith(address: str = "tcp@127.0.0.1:0") -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(ARITH_SERVER), address, stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), WAIT)).decode()
-    assert line.startswith("serving "), line
-    return proc, line.split()[1]
 
 
 @pytest.fixture
@@ -87,10 +76,11 @@ async def load(xc: XClient, total: int) -> Counter[str]:
     return lost
 
 
-async def test_breaker_opens_on_a_killed_server_sheds_its_load_and_recovers(procs) -> None:
+@pytest.mark.parametrize("victim_kind", ["python", "go"])
+async def test_breaker_opens_on_a_killed_server_sheds_its_load_and_recovers(procs, victim_kind: str) -> None:
     addrs = []
-    for _ in range(3):
-        proc, addr = await start_arith()
+    for kind in ("python", victim_kind, "python"):
+        proc, addr = await start_server_process(kind)
         procs.append(proc)
         addrs.append(addr)
     victim_proc, victim = procs[1], addrs[1]
@@ -124,7 +114,7 @@ async def test_breaker_opens_on_a_killed_server_sheds_its_load_and_recovers(proc
         assert outcomes.seen[victim, Outcome.SUCCESS] == 0
 
         # the server comes back on the same address; still open until the cool-down has passed
-        proc, again = await start_arith(victim)
+        proc, again = await start_server_process(victim_kind, victim)
         procs.append(proc)
         assert again == victim
         assert await load(xc, 300) == Counter()

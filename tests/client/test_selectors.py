@@ -48,24 +48,30 @@ def test_rtt_to_weight_is_gos_mapping() -> None:
         [191, 191, 191, 190, 151, 1, 1, 1, 1, 0, 0, 0]
 
 
-def test_weighted_icmp_from_reported_latency() -> None:
+def test_weighted_icmp_from_measured_round_trips() -> None:
     now = [0.0]
     s = WeightedICMPSelector({"a": "", "b": "", "c": ""}, recheck=30.0, clock=lambda: now[0])
-    s.report("a", Outcome.SUCCESS, 0.002)  # 2 ms -> 191
-    s.report("b", Outcome.SERVICE_ERROR, 0.150)  # an answer: 150 ms -> 51
-    s.report("c", Outcome.TIMEOUT, 5.0)  # a failure -> 0
+    assert s.weights == {"a": 191, "b": 191, "c": 191}  # not measured yet
+    s.record_rtt("a", 0.002)  # 2 ms -> 191
+    s.record_rtt("b", 0.150)  # 150 ms -> 51
+    s.record_rtt("c", None)  # no ping answered: Go's 1000 ms -> 0
+    s.record_rtt("zz", 0.001)  # not listed: ignored
     assert s.weights == {"a": 191, "b": 51, "c": 0}
-    got = Counter(s.select(CALL) for _ in range(242))
-    assert got == {"a": 191, "b": 51}
-    s.report("c", Outcome.CANCELLED, 0.0)  # neither an answer nor a failure: unchanged
-    assert s.weights["c"] == 0
+    assert Counter(s.select(CALL) for _ in range(242)) == {"a": 191, "b": 51}
+    s.report("b", Outcome.SUCCESS, 5.0)  # a call's latency is not a round trip: unchanged
+    s.report("b", Outcome.TIMEOUT, 5.0)
+    assert s.weights["b"] == 51
+    s.report("a", Outcome.DIAL_ERROR, 0.0)  # a failed dial is a failed ping, until measured again
+    assert s.weights["a"] == 0
     now[0] = 30.0  # after the recheck time a failed server gets a trial weight
-    assert s.weights["c"] == 1
+    assert s.weights["a"] == 1 and s.weights["c"] == 1
+    s.record_rtt("a", 0.012)
+    assert s.weights["a"] == 189
     for k in "abc":
-        s.report(k, Outcome.DIAL_ERROR, 0.0)
+        s.report(k, Outcome.CONNECTION_ERROR, 0.0)
     assert {s.select(CALL) for _ in range(30)} == {"a", "b", "c"}  # all failed: all tried alike
     s.update_server({"a": ""})
-    assert s.weights == {"a": 0}
+    assert s.weights == {"a": 0} and s.rtts == {"a": 0.012} and s.servers == ["a"]
 
 
 def test_haversine_distance_with_gos_radius() -> None:

@@ -4,7 +4,8 @@ The servers are ``examples/arith/server.py`` subprocesses on loopback port 0, so
 by PID, either with SIGKILL (its connections reset, its port refuses) or with SIGTERM (graceful
 ``shutdown``: stop reading, finish calls in flight, close). Calls that were in flight on the stopped
 server fail with a connection error and are retried elsewhere; a server that refuses a dial is held
-out of selection, so no call spends all its attempts on it.
+out of selection, so no call spends all its attempts on it. The mixed variants put the Go rpcx
+server (tests/interop/goserver, real rpcx v1.9.4) between two Python ones and kill one or the other.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import AsyncIterator
 
 import pytest
 from arith_service import Args, Reply
+from conftest import start_server_process
 
 from rpcx import FailMode, KVPair, MultipleServersDiscovery, Option, SelectMode, XClient
 from rpcx.client import Backoff, Outcome, RoundRobinSelector
@@ -40,6 +42,21 @@ async def start_arith() -> tuple[asyncio.subprocess.Process, str]:
     line = (await asyncio.wait_for(proc.stdout.readline(), WAIT)).decode()
     assert line.startswith("serving "), line
     return proc, line.split()[1]
+
+
+@pytest.fixture
+async def mixed_servers() -> AsyncIterator[list[tuple[asyncio.subprocess.Process, str]]]:
+    """Python, Go, Python."""
+    procs: list[tuple[asyncio.subprocess.Process, str]] = []
+    try:
+        for kind in ("python", "go", "python"):
+            procs.append(await start_server_process(kind))
+        yield procs
+    finally:
+        for proc, _ in procs:
+            if proc.returncode is None:
+                proc.kill()  # by PID: this process is ours
+            await asyncio.wait_for(proc.wait(), WAIT)
 
 
 @pytest.fixture
@@ -104,6 +121,42 @@ async def test_stopping_a_server_mid_load_loses_no_call(arith_servers, sig: sign
     assert await asyncio.wait_for(victim.wait(), WAIT) == (-sig if sig == signal.SIGKILL else 0)
     assert done == TOTAL
     assert sum(lost.values()) == 0, lost
+
+
+@pytest.mark.parametrize("victim", ["go", "python"])
+async def test_sigkill_with_a_go_server_in_the_mix_loses_no_call(mixed_servers, victim: str) -> None:
+    d = MultipleServersDiscovery([KVPair(addr) for _, addr in mixed_servers])
+    proc, victim_addr = mixed_servers[1 if victim == "go" else 2]
+    survivors = {addr for _, addr in mixed_servers} - {victim_addr}
+    seen = CountingKeys()
+    async with XClient("Arith", FailMode.FAILOVER, SelectMode.ROUND_ROBIN, d) as xc:
+        xc.set_selector(seen)
+        stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        stop.add_done_callback(lambda _: proc.kill())  # by PID; discovery still lists it
+        done, lost = await run_load(xc, stop, total=TOTAL // 3)
+    assert await asyncio.wait_for(proc.wait(), WAIT) == -signal.SIGKILL
+    assert done == TOTAL // 3 and sum(lost.values()) == 0, lost
+    # every server served before the kill, the survivors (the Go one too when a Python one died) after it
+    assert {k for k, o in seen.outcomes if o is Outcome.SUCCESS} == survivors | {victim_addr}
+    assert seen.outcomes[victim_addr, Outcome.CONNECTION_ERROR] + seen.outcomes[victim_addr, Outcome.DIAL_ERROR] > 0
+    assert all(seen.after_kill[k] > 0 for k in survivors), seen.after_kill
+
+
+class CountingKeys(RoundRobinSelector):
+    """Round-robin that counts (server, outcome) and the successes after the first failure."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outcomes: Counter[tuple[str, Outcome]] = Counter()
+        self.after_kill: Counter[str] = Counter()
+        self.failed = False
+
+    def report(self, key: str, outcome: Outcome, latency: float) -> None:
+        self.outcomes[key, outcome] += 1
+        if outcome in (Outcome.CONNECTION_ERROR, Outcome.DIAL_ERROR):
+            self.failed = True
+        elif self.failed and outcome is Outcome.SUCCESS:
+            self.after_kill[key] += 1
 
 
 class CountingRoundRobin(RoundRobinSelector):

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Build the Go interop peers (goserver, goclient, gengolden, gotypes, goregistry, goquic, gootel, goclient-quic) against the real
+# Build the Go interop peers (goserver, goclient, gengolden, gotypes, goregistry, goquic, gootel, goclient-quic,
+# goserver-registry, goclient-registry) against the real
 # github.com/smallnest/rpcx into a cache directory outside the repository.
 # Works from any directory. Prints the bin directory on its last line.
 #
@@ -27,4 +28,11 @@ done
 # goclient again with rpcx's quic tag, so its --suite runs over quic@: the same source, built against
 # goclient-quic.mod (this module's path, goquic's requirements with quic-go v0.52.0)
 go build -modfile=goclient-quic.mod -tags quic -buildvcs=false -o "$bin/goclient-quic" ./goclient
+# goserver and goclient again with the registry tag (and kcp, which the peers use), so they take the contract's --registry and
+# --base-path: the same source plus goserver/registry.go and goclient/registry.go, which reuse
+# goregistry's code (goregistry/reg), built against goregistry-peers.mod (this module's path,
+# goregistry's requirements, goregistry itself by a replace)
+for prog in goserver goclient; do
+    go build -modfile=goregistry-peers.mod -tags "registry kcp" -buildvcs=false -o "$bin/$prog-registry" "./$prog"
+done
 echo "$bin"

@@ -172,6 +172,33 @@ async def test_weighted_icmp_drops_a_dead_server_and_weighs_the_live_ones(server
     assert where.failed == {dead}
 
 
+@pytest.mark.parametrize("far", ["go", "python"])
+async def test_weighted_icmp_pings_the_go_server_too(server_factory, start_go_server, delay_relay, far: str) -> None:
+    """The ping is an rpcx heartbeat, which Go's server echoes: a Go server behind a slow link weighs
+    less than a near Python one, and a near Go server more than a far Python one."""
+    nodes, addrs = await python_nodes(server_factory, 1)
+    go = start_go_server().address
+    if far == "go":
+        near_key, far_key = addrs[0], (await delay_relay(go, 0.1)).address
+    else:
+        near_key, far_key = go, (await delay_relay(addrs[0], 0.1)).address
+    disc = MultipleServersDiscovery([KVPair(near_key), KVPair(far_key)])
+    where = Where()
+    async with XClient("Arith", FailMode.FAILFAST, SelectMode.WEIGHTED_ICMP, disc, Option(ping_interval=None)) as xc:
+        xc.plugins.add(where)
+        await calls(xc, 1, batch=1)  # starts the prober
+        prober = xc._prober
+        async with asyncio.timeout(WAIT):
+            while prober.rounds < 1:
+                await asyncio.sleep(0.01)
+        rtts, weights = dict(xc.selector.rtts), xc.selector.weights
+        where.keys.clear()
+        await calls(xc, 200, batch=20)
+    assert rtts[near_key] is not None and rtts[far_key] is not None and rtts[near_key] < rtts[far_key]
+    assert weights[near_key] > weights[far_key] > 0
+    assert where.keys[near_key] > where.keys[far_key]
+
+
 async def test_sticky_keeps_the_server_until_it_fails(server_factory, start_go_server) -> None:
     nodes, addrs = await python_nodes(server_factory, 1)
     go_peer = start_go_server()

@@ -1,8 +1,9 @@
 // goclient calls the Arith interop service with the real Go rpcx client.
 //
 //	goclient ADDRESS [--codec json|msgpack|protobuf|raw] [--tls [--insecure] [--ca F]]
-//	                 [--auth TOKEN] [--kcp-key PASS] [--suite [--only NAME,NAME]]
+//	                 [--auth TOKEN] [--kcp-key PASS] [--suite [--only NAME,NAME]] [--rpc-path /PATH]
 //	                 [--upload F [--rate N]] [--download NAME --save-to F] [--stream-echo N] [--side-meta KEY]
+//	goclient - --registry URL [--base-path P] ...   (goclient-registry build only)
 //
 // Without --suite it calls Arith.Mul{10,20} and prints "10 * 20 = 200"
 // (with --codec raw it calls Arith.Echo("hello") and prints "echo: hello").
@@ -52,6 +53,9 @@ type config struct {
 	tls       *tls.Config
 	auth      string
 	kcpBlock  interface{}
+	rpcPath   string
+	// with --registry (ADDRESS is "-"): the discovery of a service path
+	discover func(path string) (client.ServiceDiscovery, error)
 }
 
 func (c *config) raw() bool { return c.codec == protocol.SerializeNone }
@@ -62,13 +66,25 @@ func (c *config) option(serialize protocol.SerializeType) client.Option {
 	opt.SerializeType = serialize
 	opt.TLSConfig = c.tls
 	opt.Block = c.kcpBlock
+	if c.rpcPath != "" {
+		opt.RPCPath = c.rpcPath
+	}
 	return opt
 }
 
 // xclient builds an XClient (Failtry, RandomSelect, peer2peer discovery of
 // ADDRESS) carrying the --auth token, with the given plugins.
 func (c *config) xclient(path string, opt client.Option, plugins ...client.Plugin) client.XClient {
-	d, _ := client.NewPeer2PeerDiscovery(c.addr, "")
+	var d client.ServiceDiscovery
+	if c.discover != nil {
+		var err error
+		if d, err = c.discover(path); err != nil {
+			fmt.Fprintln(os.Stderr, "goclient:", err)
+			os.Exit(1)
+		}
+	} else {
+		d, _ = client.NewPeer2PeerDiscovery(c.addr, "")
+	}
 	xc := client.NewXClient(path, client.Failtry, client.RandomSelect, d, opt)
 	c.setup(xc, plugins)
 	return xc
@@ -87,6 +103,10 @@ func (c *config) setup(xc client.XClient, plugins []client.Plugin) {
 	}
 }
 
+// newRegistryDiscovery finds service at the --registry URL, waiting up to wait for a first server;
+// set by registry.go in the goclient-registry build only.
+var newRegistryDiscovery func(registry, basePath, service string, wait time.Duration) (client.ServiceDiscovery, error)
+
 func usage(fs *flag.FlagSet) {
 	fmt.Fprintln(os.Stderr, "usage: goclient ADDRESS [--codec json|msgpack|protobuf|raw] [--tls [--insecure] [--ca F]] [--auth TOKEN] [--suite [--only NAME,NAME]]")
 	fs.PrintDefaults()
@@ -103,6 +123,9 @@ func main() {
 	caFile := fs.String("ca", "", "with --tls: PEM file of CA certificates to trust (extension)")
 	auth := fs.String("auth", "", "send this __AUTH token (XClient.Auth)")
 	suite := fs.Bool("suite", false, "run the interop check suite")
+	rpcPath := fs.String("rpc-path", "", "Option.RPCPath: the http@ CONNECT and ws@ path (default /_rpcx_)")
+	registry := fs.String("registry", "", "ADDRESS is -: find Arith at redis://|etcd://|zookeeper://H:P or mdns:// (goclient-registry build)")
+	basePath := fs.String("base-path", "/rpcx_test", "with --registry: the registry base path")
 	only := fs.String("only", "", "with --suite: comma-separated checks to run")
 	side := &sideFlags{}
 	fs.StringVar(&side.upload, "upload", "", "XClient.SendFile this file to _filetransfer (side.go)")
@@ -126,8 +149,32 @@ func main() {
 		fmt.Fprintf(os.Stderr, "goclient: unknown codec %q\n", *codecName)
 		os.Exit(2)
 	}
-	cfg := &config{addr: pos[0], codecName: *codecName, codec: st, auth: *auth}
-	if !strings.Contains(cfg.addr, "@") {
+	cfg := &config{addr: pos[0], codecName: *codecName, codec: st, auth: *auth, rpcPath: *rpcPath}
+	if (cfg.addr == "-") != (*registry != "") {
+		fmt.Fprintln(os.Stderr, "goclient: ADDRESS is - exactly when --registry is given")
+		os.Exit(2)
+	}
+	if *registry != "" {
+		if newRegistryDiscovery == nil {
+			fmt.Fprintln(os.Stderr, "goclient: --registry needs the goclient-registry build (tests/interop/build.sh)")
+			os.Exit(2)
+		}
+		// Arith's discovery first, so an unreachable registry fails at start; it waits a few
+		// seconds for a first server, as the contract says (the other paths are the suite's)
+		arithDisc, err := newRegistryDiscovery(*registry, *basePath, "Arith", 10*time.Second)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goclient:", err)
+			os.Exit(1)
+		}
+		cfg.discover = func(path string) (client.ServiceDiscovery, error) {
+			if path == "Arith" && arithDisc != nil {
+				d := arithDisc
+				arithDisc = nil // an XClient's Close stops its discovery's watchers: one each
+				return d, nil
+			}
+			return newRegistryDiscovery(*registry, *basePath, path, 0)
+		}
+	} else if !strings.Contains(cfg.addr, "@") {
 		cfg.addr = "tcp@" + cfg.addr
 	}
 	if strings.HasPrefix(cfg.addr, "kcp@") {

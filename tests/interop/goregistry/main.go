@@ -25,23 +25,17 @@ import (
 	"flag"
 	"fmt"
 	stdlog "log"
-	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	metrics "github.com/rcrowley/go-metrics"
-	etcdclient "github.com/rpcxio/rpcx-etcd/client"
-	etcdplugin "github.com/rpcxio/rpcx-etcd/serverplugin"
-	redisclient "github.com/rpcxio/rpcx-redis/client"
-	redisplugin "github.com/rpcxio/rpcx-redis/serverplugin"
-	zkclient "github.com/rpcxio/rpcx-zookeeper/client"
-	zkplugin "github.com/rpcxio/rpcx-zookeeper/serverplugin"
 	"github.com/smallnest/rpcx/client"
 	"github.com/smallnest/rpcx/log"
 	"github.com/smallnest/rpcx/server"
-	rpcxplugin "github.com/smallnest/rpcx/serverplugin"
+
+	"rpcxpy/interop/goregistry/reg"
 )
 
 type Args struct{ A, B int }
@@ -56,58 +50,6 @@ func (Arith) Mul(ctx context.Context, args *Args, reply *Reply) error {
 func fail(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "goregistry: "+format+"\n", a...)
 	os.Exit(1)
-}
-
-func parseRegistry(registry string) (scheme, addr string) {
-	u, err := url.Parse(registry)
-	if err == nil && u.Scheme == "mdns" {
-		return u.Scheme, ""
-	}
-	if err != nil || u.Host == "" || (u.Scheme != "redis" && u.Scheme != "etcd" && u.Scheme != "zookeeper") {
-		fail("--registry must be redis://, etcd:// or zookeeper://HOST:PORT, or mdns://, got %q", registry)
-	}
-	return u.Scheme, u.Host
-}
-
-// the plugin's Start and the server.Plugin it is
-type registerPlugin interface {
-	Start() error
-}
-
-// m: the plugin's Metrics (nil: none), whose calls/connections rates it merges into the metadata
-func newPlugin(scheme, addr, service, basePath string, interval time.Duration, m metrics.Registry) registerPlugin {
-	switch scheme {
-	case "mdns":
-		// an UpdateInterval > 0 is needed: Stop waits for the refresh goroutine to end
-		return rpcxplugin.NewMDNSRegisterPlugin(service, 0, m, interval, "")
-	case "redis":
-		return &redisplugin.RedisRegisterPlugin{ServiceAddress: service, RedisServers: []string{addr},
-			BasePath: basePath, UpdateInterval: interval, Metrics: m}
-	case "etcd":
-		// without ServerStarted, rpcx-etcd's first registration waits for a refresh; the server
-		// already listens, so the channel is closed at once
-		started := make(chan struct{})
-		close(started)
-		return &etcdplugin.EtcdV3RegisterPlugin{ServiceAddress: service, EtcdServers: []string{addr},
-			BasePath: basePath, UpdateInterval: interval, ServerStarted: started, Metrics: m}
-	default:
-		return &zkplugin.ZooKeeperRegisterPlugin{ServiceAddress: service, ZooKeeperServers: []string{addr},
-			BasePath: basePath, UpdateInterval: interval, Metrics: m}
-	}
-}
-
-func newDiscovery(scheme, addr, basePath string, timeout time.Duration) (client.ServiceDiscovery, error) {
-	switch scheme {
-	case "mdns":
-		// browsing again as soon as a browse ends (WatchInterval = Timeout), for --wait
-		return client.NewMDNSDiscovery("Arith", timeout, timeout, "")
-	case "redis":
-		return redisclient.NewRedisDiscovery(basePath, "Arith", []string{addr}, nil)
-	case "etcd":
-		return etcdclient.NewEtcdV3Discovery(basePath, "Arith", []string{addr}, true, nil)
-	default:
-		return zkclient.NewZookeeperDiscovery(basePath, "Arith", []string{addr}, nil)
-	}
 }
 
 func main() {
@@ -126,7 +68,10 @@ func main() {
 	withMetrics := fs.Bool("metrics", false, "server: give the plugin a go-metrics registry (calls/connections rates in the metadata)")
 	wait := fs.Duration("wait", 0, "call, list: wait up to this long for the discovery's watch to list a server")
 	fs.Parse(os.Args[2:])
-	scheme, addr := parseRegistry(*registry)
+	scheme, addr, err := reg.Parse(*registry)
+	if err != nil {
+		fail("%v", err)
+	}
 
 	switch os.Args[1] {
 	case "server":
@@ -145,24 +90,10 @@ func main() {
 		if *withMetrics {
 			m = metrics.NewRegistry()
 		}
-		p := newPlugin(scheme, addr, service, *basePath, *interval, m)
-		_, isMDNS := p.(*rpcxplugin.MDNSRegisterPlugin)
-		// MDNSRegisterPlugin.Start must come after the first Register: its refresh goroutine defers
-		// p.server.Shutdown() with the p.server of that moment, nil before a Register, and Stop
-		// then panics (rpcx's own example starts it first)
-		if !isMDNS {
-			if err := p.Start(); err != nil {
-				fail("%s plugin: %v", scheme, err)
-			}
-		}
-		s.Plugins.Add(p)
-		if err := s.RegisterName("Arith", new(Arith), *metadata); err != nil {
-			fail("register: %v", err)
-		}
-		if isMDNS {
-			if err := p.Start(); err != nil {
-				fail("%s plugin: %v", scheme, err)
-			}
+		after, err := reg.Publish(s, scheme, addr, service, *basePath, *interval, m, "Arith", new(Arith), *metadata,
+			func() error { return s.RegisterName("Arith", new(Arith), *metadata) })
+		if err != nil {
+			fail("%v", err)
 		}
 		fmt.Println("serving", service)
 		sig := make(chan os.Signal, 1)
@@ -171,31 +102,13 @@ func main() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s.Shutdown(ctx) // unregisters every service first
-		if isMDNS {
-			p.(*rpcxplugin.MDNSRegisterPlugin).Stop() // goodbye packets
-		}
+		after()         // mDNS: the goodbye packets
 	case "call", "list":
-		d, err := newDiscovery(scheme, addr, *basePath, *timeout)
+		d, err := reg.NewDiscovery(scheme, addr, *basePath, "Arith", *timeout)
 		if err != nil {
 			fail("discovery: %v", err)
 		}
-		if *wait > 0 && len(d.GetServices()) == 0 {
-			// mDNS cannot tell "no server" from "not answered yet" (a responder stays silent for a
-			// second after multicasting a record, RFC 6762 §6): wait for the watch's next browses
-			ch := d.WatchService()
-			deadline := time.After(*wait)
-		waiting:
-			for {
-				select {
-				case pairs := <-ch:
-					if len(pairs) > 0 {
-						break waiting
-					}
-				case <-deadline:
-					break waiting
-				}
-			}
-		}
+		reg.WaitForServer(d, *wait)
 		if os.Args[1] == "list" {
 			for _, kv := range d.GetServices() {
 				fmt.Println(kv.Key, kv.Value)

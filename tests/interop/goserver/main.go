@@ -1,7 +1,8 @@
 // goserver serves the Arith interop service with the real Go rpcx server.
 //
 //	goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N] [--cors] [--kcp-key PASS]
-//	         [--side-dir DIR --file-addr H:P --stream-addr H:P]
+//	         [--side-dir DIR --file-addr H:P --stream-addr H:P] [--rpc-path /PATH]
+//	         [--registry URL [--base-path P]]   (goserver-registry build only)
 //
 // ADDRESS is network@address: tcp@127.0.0.1:PORT, tcp4@..., tcp6@[::1]:PORT,
 // unix@/path.sock, http@ (CONNECT), ws@, wss@ (needs --cert/--key), reuseport@,
@@ -33,6 +34,10 @@ import (
 	"rpcxpy/interop/arith"
 )
 
+// withRegistry publishes name (registered on s) as service (network@host:port) at the --registry URL
+// and returns what to call after s.Shutdown; set by registry.go in the goserver-registry build only.
+var withRegistry func(s *server.Server, registry, basePath, service, name string, rcvr interface{}) (func(), error)
+
 func usage(fs *flag.FlagSet) {
 	fmt.Fprintln(os.Stderr, "usage: goserver ADDRESS [--cert F --key F] [--auth TOKEN] [--max-message-length N] [--cors]")
 	fmt.Fprintln(os.Stderr, "  ADDRESS: tcp@127.0.0.1:PORT | tcp4@127.0.0.1:PORT | tcp6@[::1]:PORT | unix@/path.sock |")
@@ -54,6 +59,9 @@ func main() {
 	fileAddr := fs.String("file-addr", "", "with --side-dir: file transfer side listener host:port")
 	streamAddr := fs.String("stream-addr", "", "with --side-dir: stream side listener host:port")
 	kcpKey := fs.String("kcp-key", "rpcx-key", "kcp: the block crypt password (pbkdf2-sha1, salt rpcx-salt, AES-256)")
+	rpcPath := fs.String("rpc-path", "", "http@ only: mount the CONNECT handler at this path (rpcpath.go)")
+	registry := fs.String("registry", "", "register Arith at redis://|etcd://|zookeeper://H:P or mdns:// (goserver-registry build)")
+	basePath := fs.String("base-path", "/rpcx_test", "with --registry: the registry base path")
 	fs.Usage = func() { usage(fs) }
 	pos, err := arith.ParseArgs(fs, os.Args[1:])
 	if err != nil {
@@ -112,7 +120,12 @@ func main() {
 			return errors.New("invalid token")
 		}
 	}
-	if err := s.RegisterName("Arith", &arith.Arith{Server: s}, ""); err != nil {
+	if *registry != "" && withRegistry == nil {
+		fmt.Fprintln(os.Stderr, "goserver: --registry needs the goserver-registry build (tests/interop/build.sh)")
+		os.Exit(2)
+	}
+	rcvr := &arith.Arith{Server: s}
+	if err := s.RegisterName("Arith", rcvr, ""); err != nil {
 		fmt.Fprintln(os.Stderr, "goserver:", err)
 		os.Exit(1)
 	}
@@ -129,6 +142,14 @@ func main() {
 		if fi, err := os.Lstat(address); err == nil && fi.Mode()&os.ModeSocket != 0 {
 			_ = os.Remove(address)
 		}
+	}
+
+	if *rpcPath != "" {
+		if network != "http" || *cert != "" {
+			fmt.Fprintln(os.Stderr, "goserver: --rpc-path is for http@ without TLS")
+			os.Exit(2)
+		}
+		serveHTTPPath(s, address, *rpcPath)
 	}
 
 	serveErr := make(chan error, 1)
@@ -162,6 +183,16 @@ func main() {
 	if network == "reuseport" {
 		network = "tcp" // Go clients cannot dial reuseport@; reuseport servers register as tcp@
 	}
+	afterShutdown := func() {}
+	if *registry != "" {
+		// published once listening: with port 0 the address is known only now
+		after, err := withRegistry(s, *registry, *basePath, network+"@"+actual, "Arith", rcvr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goserver:", err)
+			os.Exit(1)
+		}
+		afterShutdown = after
+	}
 	fmt.Fprintf(os.Stdout, "serving %s@%s\n", network, actual)
 	_ = os.Stdout.Sync()
 
@@ -176,6 +207,7 @@ func main() {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "goserver: shutdown:", err)
 		}
+		afterShutdown() // mDNS: the goodbye packets
 		select {
 		case <-serveErr:
 		case <-time.After(2 * time.Second):
