@@ -31,10 +31,13 @@ write per connection, not one per frame.
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from typing import Protocol
 
 __all__ = ["TurnWriter", "turn_writer"]
+
+log = logging.getLogger("rpcx.proxy")
 
 
 class Flushable(Protocol):
@@ -62,7 +65,10 @@ class TurnWriter:
         self._scheduled = False
         dirty, self._dirty = self._dirty, []
         for conn in dirty:
-            conn.flush()
+            try:
+                conn.flush()
+            except Exception:  # noqa: BLE001 - one connection's failure must not keep the others' frames
+                log.exception("writing to %r failed", conn)
 
 
 _writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TurnWriter]" = weakref.WeakKeyDictionary()

@@ -91,3 +91,21 @@ async def test_one_turn_writer_per_loop() -> None:
     loop = asyncio.get_running_loop()
     w = turn_writer(loop)
     assert isinstance(w, TurnWriter) and turn_writer(loop) is w
+
+
+async def test_a_connection_whose_write_fails_does_not_keep_the_others_frames(caplog: Any) -> None:
+    class Broken:
+        def flush(self) -> None:
+            raise RuntimeError("boom")
+
+    class Fine:
+        flushed = 0
+
+        def flush(self) -> None:
+            Fine.flushed += 1
+
+    w = TurnWriter(asyncio.get_running_loop())
+    w.enrol(Broken())
+    w.enrol(Fine())
+    await asyncio.sleep(0)
+    assert Fine.flushed == 1 and "boom" in caplog.text
