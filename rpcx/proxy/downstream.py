@@ -4,8 +4,9 @@ The byte stream is cut into whole frames (:class:`~rpcx.protocol.decoder.FrameDe
 limits on) and each frame's header is read (:class:`~rpcx.protocol.header.FrameHeader`), nothing
 more. Heartbeats are answered here, as Go's server answers them; every other request goes to
 :meth:`ProxyServer.handle_request <rpcx.proxy.server.ProxyServer.handle_request>`. A response frame,
-bad bytes or a frame left unfinished past the frame timeout close this client only. Writes are
-joined per loop turn, and a client that does not read its replies is not read from until it does.
+bad bytes or a frame left unfinished past the frame timeout close this client only. Replies are
+joined per loop turn into one write (:mod:`rpcx.proxy.turn`), and a client that does not read its
+replies is not read from until it does.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from ..errors import ProtocolError
 from ..protocol.decoder import FrameDecoder
-from ..protocol.header import FrameHeader
 from .calls import ProxyCall
-from .frames import heartbeat_echo_frame
+from .frames import heartbeat_echo_frame, read_header
+from .turn import TurnWriter, turn_writer
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
@@ -45,8 +46,9 @@ class DownstreamConnection(asyncio.Protocol):
         self.pinned: dict[tuple[str, str], UpstreamConnection] = {}
         self._partial_since: float | None = None
         self._frame_timer: asyncio.TimerHandle | None = None
-        #: replies written in this loop turn after its first (see send); None: nothing written yet
+        #: replies to write at the end of this loop turn (see send); None: none yet
         self._wbuf: list[bytes | bytearray] | None = None
+        self._turn: TurnWriter | None = None
         #: why reading from this client is paused: it does not read its replies, and/or an
         #: upstream connection does not take requests fast enough
         self.slow_reader = False
@@ -54,6 +56,7 @@ class DownstreamConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._turn = turn_writer(asyncio.get_running_loop())
         limit = self.proxy.max_clients
         if limit is not None and len(self.proxy._downstreams) >= limit:
             log.warning("refusing a client: %d clients already connected (max_clients)", limit)
@@ -92,13 +95,14 @@ class DownstreamConnection(asyncio.Protocol):
 
     def _frame(self, frame: bytes) -> None:
         try:
-            h = FrameHeader.parse(frame)
+            h = read_header(frame)
         except ProtocolError as exc:
             self.fail(str(exc))
             return
-        if not h.is_request:
+        flags = h.flags
+        if flags & 0x80:  # a response frame
             self.fail(f"it sent a response frame (seq {h.seq}) to the proxy")
-        elif h.heartbeat:
+        elif flags & 0x40:  # a heartbeat
             self.send(heartbeat_echo_frame(frame))  # answered here: upstream heartbeats are the proxy's own
         else:
             self.proxy.handle_request(self, frame, h)
@@ -137,19 +141,19 @@ class DownstreamConnection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def send(self, frame: bytes | bytearray) -> None:
-        """Write a frame to the client: the first of a loop turn at once, the rest of that turn
-        joined into one write at its end (replies from one upstream read cost one system call)."""
+        """Write a frame to the client at the end of this loop turn, joined with the turn's other
+        replies to it (:mod:`rpcx.proxy.turn`: replies from one upstream read cost one write)."""
         if self.closed or self.transport is None:
             return
         buf = self._wbuf
         if buf is None:
-            self.transport.write(frame)
-            self._wbuf = []
-            asyncio.get_running_loop().call_soon(self._end_turn)
+            self._wbuf = [frame]
+            self._turn.enrol(self)  # type: ignore[union-attr]
         else:
             buf.append(frame)
 
-    def _end_turn(self) -> None:
+    def flush(self) -> None:
+        """Write what :meth:`send` buffered (the turn writer calls this at the turn's end)."""
         buf, self._wbuf = self._wbuf, None
         if buf and self.transport is not None and not self.transport.is_closing():
             self.transport.write(buf[0] if len(buf) == 1 else b"".join(buf))
@@ -160,7 +164,7 @@ class DownstreamConnection(asyncio.Protocol):
             return
         log.warning("closing client %s: %s", self.peer, reason)
         if self.transport is not None:
-            self._end_turn()  # replies to the frames before the bad ones still go out
+            self.flush()  # replies to the frames before the bad ones still go out
             self.transport.close()  # replies already written still go out; connection_lost follows
         self.closed = True
 

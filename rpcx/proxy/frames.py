@@ -15,6 +15,8 @@ copied over byte for byte.
 ('Add', {'b': '2'}, b'xyz', 3)
 >>> parse_frame(heartbeat_echo_frame(encode(Message(heartbeat=True, seq=9)))).is_response
 True
+>>> read_header(f).service_method, bytes(with_seq(f, 5)[4:12]).hex()
+('Mul', '0000000000000005')
 """
 
 from __future__ import annotations
@@ -23,15 +25,37 @@ import struct
 
 from ..protocol.constants import MAGIC, SERVICE_ERROR
 from ..protocol.header import FrameHeader
-from ..protocol.message import Message, encode, encode_metadata, encode_route
+from ..protocol.message import Message, encode, encode_metadata, encode_route, peek_route
 
-__all__ = ["FrameHeader", "rebuild_request", "heartbeat_echo_frame", "error_reply", "PROXY_ERROR_PREFIX"]
+__all__ = ["FrameHeader", "read_header", "with_seq", "rebuild_request", "heartbeat_echo_frame", "error_reply",
+           "PROXY_ERROR_PREFIX"]
 
 _HEAD = struct.Struct(">BBBBQI")
 _U32 = struct.Struct(">I")
+_SEQ = struct.Struct(">Q")
 
 #: every error the proxy itself answers with starts so, to tell it from an upstream's error
 PROXY_ERROR_PREFIX = "rpcx proxy: "
+
+
+def read_header(frame: bytes) -> FrameHeader:
+    """:meth:`FrameHeader.parse` of a whole frame, the sections located by the C ``peek_route``
+    (one call instead of a dozen in Python: this runs for every call). A frame it cannot locate
+    goes to ``FrameHeader.parse``, which raises the precise error (or agrees, where they differ)."""
+    head = peek_route(frame)
+    n = len(frame)
+    if head is None or frame[0] != MAGIC or _U32.unpack_from(frame, 12)[0] + 16 != n:
+        return FrameHeader.parse(frame)
+    version, flags, ser, seq, route, mdl, poff = head
+    return FrameHeader(version, flags, ser, seq, route, poff - 4 - mdl, poff - 4, poff, n, frame)
+
+
+def with_seq(frame: bytes | bytearray, seq: int) -> bytearray:
+    """A copy of the whole frame ``frame`` with its seq set to ``seq`` (one copy; the frame is the
+    proxy's own, checked when it was cut from the stream)."""
+    out = bytearray(frame)
+    _SEQ.pack_into(out, 4, seq)
+    return out
 
 
 def rebuild_request(

@@ -162,9 +162,16 @@ class Route:
     rate_limit: tuple[float, int] | None = None
     _bucket: TokenBucket | None = field(default=None, compare=False, repr=False)
 
+    _edits: bool = field(default=False, init=False, compare=False, repr=False)
+
     def __post_init__(self) -> None:
         if self.rate_limit is not None:
             object.__setattr__(self, "_bucket", TokenBucket(self.rate_limit[0], self.rate_limit[1]))
+        # asked for every call: worked out once
+        object.__setattr__(self, "_edits", bool(
+            self.timeout is not None or self.set_metadata or self.add_metadata or self.remove_metadata
+            or self.rewrite_service is not None or self.rewrite_method is not None
+        ))
 
     def admit(self) -> bool:
         """Take a token from the route's rate limit (always true without one)."""
@@ -173,10 +180,7 @@ class Route:
     @property
     def edits_call(self) -> bool:
         """The call's header or metadata must be re-encoded on its way upstream."""
-        return bool(
-            self.timeout is not None or self.set_metadata or self.add_metadata or self.remove_metadata
-            or self.rewrite_service is not None or self.rewrite_method is not None
-        )
+        return self._edits
 
     def pick_cluster(self, rng: random.Random) -> str:
         """One of the route's clusters, drawn in proportion to the weights."""

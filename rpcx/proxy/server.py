@@ -37,7 +37,7 @@ from typing import Any, Iterable
 
 from ..client.selector import Outcome
 from ..protocol.decoder import Limits
-from ..protocol.header import FrameHeader, rewrite_seq
+from ..protocol.header import FrameHeader
 from ..protocol.message import Message, encode
 from ..protocol.connection import ResponseReceived
 from ..oneline import human_duration
@@ -45,7 +45,7 @@ from ..plugins.ratelimit import RATE_LIMITED
 from ..transport.base import Listener, listen, parse_address, tls_for
 from .calls import CallObserver, CallRecord, ProxyCall
 from .cluster import Cluster
-from .frames import PROXY_ERROR_PREFIX, error_reply, rebuild_request
+from .frames import PROXY_ERROR_PREFIX, error_reply, rebuild_request, with_seq
 from .routing import LazyMetadata, RouteTable
 from .downstream import DownstreamConnection
 from .upstream import UpstreamConnection
@@ -320,7 +320,7 @@ class ProxyServer:
         if call.done:
             return
         self._report(call, Outcome.SUCCESS)  # a service error is an answer too
-        reply: bytes | bytearray = rewrite_seq(ev.frame, call.client_seq)  # type: ignore[assignment]
+        reply = with_seq(ev.frame, call.client_seq)
         if ev.frame[2] & 0x03 == 1:  # an error reply: its text is in the metadata, already parsed
             self._finish(call, "error", ev.message.error, reply)
         else:

@@ -33,6 +33,7 @@ from ..protocol.connection import (
 from ..protocol.decoder import Limits
 from ..protocol.message import Message
 from ..transport.base import dial, parse_address, tls_for
+from .turn import TurnWriter, turn_writer
 
 if TYPE_CHECKING:
     from .calls import ProxyCall
@@ -83,13 +84,15 @@ class UpstreamConnection(asyncio.Protocol):
         self._why = "closed"
         #: a reload took this connection's cluster away: close once no call waits on it
         self.retiring = False
-        #: frames written in this loop turn after its first (see _write); None: nothing written yet
+        #: requests to write at the end of this loop turn (see _write); None: none yet
         self._wbuf: list[bytes | bytearray] | None = None
+        self._turn: TurnWriter | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
         """Begin dialling (calls may be forwarded at once: they wait for the connection)."""
         loop = self._loop = asyncio.get_running_loop()
+        self._turn = turn_writer(loop)
         self.rpx = RpcxConnection(Role.CLIENT, limits=self.limits, decompress=False, now=loop.time(),
                                   heartbeat_interval=self.heartbeat_interval)
         self._dial_task = loop.create_task(self._dial())
@@ -124,7 +127,7 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self._why = why
         if self._transport is not None:
-            self._end_turn()  # what this turn wrote (a oneway call, say) still goes out
+            self.flush()  # what this turn wrote (a oneway call, say) still goes out
             self._transport.close()
         elif self._dial_task is not None:
             self._dial_task.cancel()
@@ -188,7 +191,9 @@ class UpstreamConnection(asyncio.Protocol):
             return
         assert self.rpx is not None and self._transport is not None
         try:
-            seq, out = self.rpx.send_frame(frame, token=call)
+            # a bytearray copy: send_frame then sets the seq in place (the client's frame is kept as
+            # it came, for a retry)
+            seq, out = self.rpx.send_frame(bytearray(frame), token=call)
         except LocalProtocolError as exc:
             if call is not None:
                 self.events.upstream_failed(call, f"upstream {self.key}: {exc}", False)
@@ -201,17 +206,17 @@ class UpstreamConnection(asyncio.Protocol):
             self._close_if_idle()
 
     def _write(self, frame: bytes | bytearray) -> None:
-        """The first frame of a loop turn goes at once; the rest of that turn go in one write at its
-        end (as the client does): calls from one client read, or many clients, cost one system call."""
+        """Buffer a frame; the turn writer (:mod:`rpcx.proxy.turn`) writes this turn's frames in one
+        call at its end: calls from one client read, or from many clients, cost one system call."""
         buf = self._wbuf
         if buf is None:
-            self._transport.write(frame)  # type: ignore[union-attr]
-            self._wbuf = []
-            self._loop.call_soon(self._end_turn)  # type: ignore[union-attr]
+            self._wbuf = [frame]
+            self._turn.enrol(self)  # type: ignore[union-attr]
         else:
             buf.append(frame)
 
-    def _end_turn(self) -> None:
+    def flush(self) -> None:
+        """Write what :meth:`_write` buffered (the turn writer calls this at the turn's end)."""
         buf, self._wbuf = self._wbuf, None
         if buf and self._transport is not None and not self._transport.is_closing():
             self._transport.write(buf[0] if len(buf) == 1 else b"".join(buf))

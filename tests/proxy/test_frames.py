@@ -7,7 +7,8 @@ from hypothesis import given, strategies as st
 
 from rpcx.protocol import FrameHeader, Message, Role, RpcxConnection, encode, make_response, parse_frame
 from rpcx.protocol.constants import CompressType
-from rpcx.proxy.frames import error_reply, heartbeat_echo_frame, rebuild_request
+from rpcx.errors import ProtocolError
+from rpcx.proxy.frames import error_reply, heartbeat_echo_frame, read_header, rebuild_request, with_seq
 
 names = st.text(max_size=12)
 metadata = st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=8), max_size=4)
@@ -48,3 +49,37 @@ def test_upstream_connection_hands_over_non_plain_replies_as_their_frames() -> N
     [got] = up.receive_data(reply, 0.0)
     assert got.token == "tok" and not got.plain and got.frame == reply
     assert got.message.compressed and got.message.metadata == {"m": "1"}
+
+
+def _header_or_error(read, frame):
+    try:
+        h = read(frame)
+    except ProtocolError as exc:
+        return type(exc).__name__, str(exc)
+    return tuple(getattr(h, k) for k in FrameHeader.__slots__ if k != "_frame")
+
+
+@given(names, names, metadata, st.binary(max_size=300), st.integers(0, 2**64 - 1))
+def test_read_header_is_frameheader_parse(path, method, md, payload, seq) -> None:
+    frame = encode(Message(service_path=path, service_method=method, seq=seq, metadata=md, payload=payload))
+    assert _header_or_error(read_header, frame) == _header_or_error(FrameHeader.parse, frame)
+
+
+@given(st.binary(min_size=16, max_size=80), st.integers(0, 79), st.integers(0, 255))
+def test_read_header_agrees_with_parse_on_bad_frames(tail, pos, byte) -> None:
+    # whole frames as the decoder cuts them (magic and total length right) with any section lengths,
+    # plus a byte changed anywhere (the magic and the total length too): same header or same error
+    good = bytearray(encode(Message(service_path="Arith", service_method="Mul", seq=1, metadata={"k": "v"},
+                                    payload=b"12345")))
+    frame = bytearray(good[:16] + tail)
+    frame[12:16] = len(tail).to_bytes(4, "big")
+    for f in (frame, good):
+        f[pos % len(f)] = byte
+        assert _header_or_error(read_header, bytes(f)) == _header_or_error(FrameHeader.parse, bytes(f))
+
+
+def test_with_seq_changes_only_the_seq_and_copies() -> None:
+    frame = encode(Message(service_path="A", service_method="B", seq=7, payload=b"x" * 100))
+    out = with_seq(frame, 2**64 - 1)
+    assert out[4:12] == b"\xff" * 8 and out[:4] == frame[:4] and out[12:] == frame[12:]
+    assert FrameHeader.parse(frame).seq == 7  # the original is untouched

@@ -74,6 +74,8 @@ func main() {
 	pin := flag.Bool("pin", false, "caller g always uses connection g % pool (default: round robin per call)")
 	meta := flag.String("meta", "", "rpcx only: send this request metadata with every call, KEY=VALUE (a traceparent, say)")
 	flag.StringVar(&kcpKey, "kcp-key", "rpcx-key", "-network kcp: the block crypt password (-proto arith, built with -tags kcp)")
+	vary := flag.Bool("vary", false, "arith only: every call its own A (a counter) and B (1..1000), the reply checked\n"+
+		"against it, so a reply that belongs to another call is an error (the proxy's crossed-reply check)")
 	flag.Parse()
 	arithNetwork = *network // -proto arith dials tcp or kcp
 	if k, v, ok := strings.Cut(*meta, "="); ok {
@@ -105,7 +107,7 @@ func main() {
 	case "echo":
 		c, err = newEcho(*addr, *pool, args)
 	case "arith":
-		c, err = newArith(*addr, *pool)
+		c, err = newArith(*addr, *pool, *vary)
 		size = 23 // the msgpack map {"A": 12345, "B": 6789}, int64s as d3 + 8 bytes (vmihailenco)
 	default:
 		err = fmt.Errorf("unknown -proto %q", *mode)
@@ -328,9 +330,12 @@ var (
 type arithCaller struct {
 	xcs  []client.XClient
 	args *ArithArgs
+	// vary: each call's A is the next value of this counter (B follows from it), the reply checked
+	vary bool
+	next atomic.Int64
 }
 
-func newArith(addr string, pool int) (caller, error) {
+func newArith(addr string, pool int, vary bool) (caller, error) {
 	rlog.SetDummyLogger()
 	var block interface{}
 	if arithNetwork == "kcp" {
@@ -349,7 +354,10 @@ func newArith(addr string, pool int) (caller, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &arithCaller{args: &ArithArgs{A: arithA, B: arithB}}
+	c := &arithCaller{args: &ArithArgs{A: arithA, B: arithB}, vary: vary}
+	// load clients running at once count in their own ranges (pids differ; under 10^7 calls each),
+	// so a reply crossed between two of them is caught too
+	c.next.Store(int64(os.Getpid()) * 10_000_000)
 	for i := 0; i < pool; i++ {
 		opt := client.DefaultOption
 		opt.SerializeType = protocol.MsgPack
@@ -361,12 +369,17 @@ func newArith(addr string, pool int) (caller, error) {
 }
 
 func (c *arithCaller) call(ctx context.Context, i int) error {
+	args := c.args
+	if c.vary {
+		a := c.next.Add(1)
+		args = &ArithArgs{A: a, B: a%1000 + 1}
+	}
 	var reply ArithReply // as a Go caller writes it; escapes to the heap like the Python reply object
-	if err := c.xcs[i].Call(ctx, "Mul", c.args, &reply); err != nil {
+	if err := c.xcs[i].Call(ctx, "Mul", args, &reply); err != nil {
 		return err
 	}
-	if reply.C != arithA*arithB {
-		return fmt.Errorf("bad reply: C=%d, want %d", reply.C, arithA*arithB)
+	if reply.C != args.A*args.B {
+		return fmt.Errorf("crossed or bad reply: C=%d, want %d*%d=%d", reply.C, args.A, args.B, args.A*args.B)
 	}
 	return nil
 }
