@@ -105,6 +105,9 @@ class FastHttpConnection(GatewayHttp):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._body = bytearray()
+        #: the request's HTTP version, and the first Content-Length over ``max_body`` (0: none)
+        self._version = "1.1"
+        self._too_long = 0
         self._failed = False
         self._rejection = (400, "")
         self._begins = 0
@@ -121,6 +124,7 @@ class FastHttpConnection(GatewayHttp):
         self._url = b""
         self._headers = []
         self._body = bytearray()
+        self._too_long = 0
         # the timer is armed only if the request is still incomplete when the read is parsed
         # (data_received): most requests arrive whole in one read and never need one
 
@@ -133,23 +137,25 @@ class FastHttpConnection(GatewayHttp):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """One header field, counted against the head's bound."""
-        self._headers.append((name.lower(), value.strip(b" \t")))
-        self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > MAX_HEADER_BYTES:
+        name = name.lower()
+        value = value.strip(b" \t")
+        self._headers.append((name, value))
+        size = self._head_bytes = self._head_bytes + len(name) + len(value) + 4
+        if size > MAX_HEADER_BYTES:
             raise _Reject(431, "request headers too large")
+        if name == b"content-length" and self.max_body and value.isdigit() and int(value) > self.max_body:
+            self._too_long = self._too_long or int(value)  # refused once the version is checked
 
     def on_headers_complete(self) -> None:
         """The head is in: check the version and the announced body length."""
         self._in_head = False
-        version = self._parser.get_http_version()
+        version = self._version = self._parser.get_http_version()
         if version == "0.9":  # a request line without a version: malformed, as h11 says
             raise _Reject(400, "no HTTP version in the request line")
         if version not in ("1.0", "1.1"):
             raise _Reject(505, f"HTTP/{version} is not supported")
-        if self.max_body:
-            for name, value in self._headers:
-                if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                    raise _Reject(413, f"body of {int(value)} bytes over the limit of {self.max_body}")
+        if self._too_long:
+            raise _Reject(413, f"body of {self._too_long} bytes over the limit of {self.max_body}")
 
     def on_body(self, body: bytes) -> None:
         """Body bytes (de-chunked), counted against ``max_body``."""
@@ -163,7 +169,7 @@ class FastHttpConnection(GatewayHttp):
         size = self._head_bytes + len(self._body)
         self._cancel_timer()
         # h11 (the definition) keeps no HTTP/1.0 connection alive, whatever its headers say
-        keep_alive = self._parser.should_keep_alive() and self._parser.get_http_version() == "1.1"
+        keep_alive = self._version == "1.1" and self._parser.should_keep_alive()
         self._queue.append((self._parser.get_method(), self._url, self._headers, bytes(self._body), keep_alive, size))
         self._queued_bytes += size
 
