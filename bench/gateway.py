@@ -91,6 +91,8 @@ def main() -> int:
     # standalone gateway is pointed at its server); the load goes to the last
     servers: dict[str, list[Callable[[str], list[str]]]] = {
         "Go rpcx v1.9.4": [lambda _: [str(INTEROP_BIN / "goserver"), "tcp@127.0.0.1:0"]],
+        # no gateway at all: uvloop writing a canned answer per read (bench/http_floor.py)
+        "floor: uvloop, canned answer": [lambda _: [sys.executable, str(HERE / "http_floor.py")]],
         "Python, httptools": [lambda _: py_server + [f"tcp@127.0.0.1:{free_port()}", "--gateway", "--http-parser",
                                                      "httptools"]],
         # two server processes on one port (SO_REUSEPORT; the kernel spreads connections, not
