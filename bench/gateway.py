@@ -110,37 +110,37 @@ def main() -> int:
     }
     print("| server | protocol | concurrency | calls/s | p50 µs | p99 µs | errors | server CPU µs/call | of it kernel |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name, cmds in servers.items():
-        if a.only and a.only not in name:
+    # cell by cell, every server in turn: neighbouring rows ran at nearly the same moment of a
+    # shared machine's load
+    cells = [(mode, int(conc), name, cmds) for mode in ("invoke", "jsonrpc") for conc in a.conc.split(",")
+             for name, cmds in servers.items() if not a.only or a.only in name]
+    for mode, conc, name, cmds in cells:
+        procs, address = [], ""
+        for cmd in cmds:
+            proc, address = start(cmd(address))
+            procs.append(proc)
+        # the CPU measured: every worker's for reuseport workers, else the last process's
+        # (the standalone gateway's own, not its server's)
+        measured = [p.pid for p in procs] if "workers" in name else [proc.pid]
+        cpu0 = cpu_of(measured)
+        try:
+            url = "http://" + address.partition("@")[2] + "/"
+            out = subprocess.run(
+                [str(BENCH_BIN / "httpload"), "-url", url, "-mode", mode, "-c", str(conc), "-n", "200000",
+                 "-d", f"{a.seconds}s"], capture_output=True, text=True, timeout=a.seconds + 120)
+            cpu1 = cpu_of(measured)
+            user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
+        finally:
+            for proc in reversed(procs):
+                stop(proc)
+        if out.returncode != 0:
+            print(f"| {name} | {mode} | {conc} | failed: {out.stderr.strip()} | | | |")
             continue
-        for mode in ("invoke", "jsonrpc"):
-            for conc in (int(c) for c in a.conc.split(",")):
-                procs, address = [], ""
-                for cmd in cmds:
-                    proc, address = start(cmd(address))
-                    procs.append(proc)
-                # the CPU measured: every worker's for reuseport workers, else the last process's
-                # (the standalone gateway's own, not its server's)
-                measured = [p.pid for p in procs] if "workers" in name else [proc.pid]
-                cpu0 = cpu_of(measured)
-                try:
-                    url = "http://" + address.partition("@")[2] + "/"
-                    out = subprocess.run(
-                        [str(BENCH_BIN / "httpload"), "-url", url, "-mode", mode, "-c", str(conc), "-n", "200000",
-                         "-d", f"{a.seconds}s"], capture_output=True, text=True, timeout=a.seconds + 120)
-                    cpu1 = cpu_of(measured)
-                    user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
-                finally:
-                    for proc in reversed(procs):
-                        stop(proc)
-                if out.returncode != 0:
-                    print(f"| {name} | {mode} | {conc} | failed: {out.stderr.strip()} | | | |")
-                    continue
-                r = json.loads(out.stdout)
-                served = r["calls"] + WARM * conc  # httpload's warm-up calls are served too
-                print(f"| {name} | {mode} | {conc} | {r['calls_per_s']:.0f} | {r['p50_us']} | {r['p99_us']} |"
-                      f" {r['errors']} | {(user + system) / served * 1e6:.0f} |"
-                      f" {100 * system / max(user + system, 1e-9):.0f}% |", flush=True)
+        r = json.loads(out.stdout)
+        served = r["calls"] + WARM * conc  # httpload's warm-up calls are served too
+        print(f"| {name} | {mode} | {conc} | {r['calls_per_s']:.0f} | {r['p50_us']} | {r['p99_us']} |"
+              f" {r['errors']} | {(user + system) / served * 1e6:.0f} |"
+              f" {100 * system / max(user + system, 1e-9):.0f}% |", flush=True)
     return 0
 
 
