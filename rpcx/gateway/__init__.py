@@ -126,7 +126,7 @@ def enable_gateway(
     ``console`` serves the web console under ``/_rpcx/console/`` (:mod:`rpcx.gateway.console`):
     this server's services and listeners, with the calls the gateway counted. ``parser`` picks the
     HTTP/1 parser: ``"h11"``, ``"httptools"`` (``pip install 'rpcx-python[gateway-speed]'``; about
-    twice the calls/s, the same answers) or ``"auto"``: httptools when installed."""
+    four times the calls/s, the same answers) or ``"auto"``: httptools when installed."""
     try:
         import h11  # noqa: F401
     except ImportError:

@@ -5,10 +5,13 @@ both parsers and compare their bytes.
 
 Why: with h11 about 60% of a gateway call's CPU was HTTP parsing and serializing (h11 validates
 every header in Python on both sides); llhttp parses in C and the answer's head is a fixed shape
-(see docs/performance.md).
+(see docs/performance.md); the status line and the handler's header block are cached per
+distinct set, since HTTP invoke answers a method's calls with the same headers.
 
 httptools parses every request in a read at once; whole requests wait in a queue and are answered
-one at a time, in order. Reading pauses while more than
+one at a time, in order: at once when the server can serve the call without waiting
+(:meth:`~rpcx.server.dispatch.Dispatcher.serve_now`), the answers of one pass over the queue
+written together, else in a task. Reading pauses while more than
 :data:`~rpcx.gateway.http.MAX_PIPELINED_BYTES` wait. The bounds of the h11 connection apply: the
 head at most :data:`~rpcx.gateway.http.MAX_HEADER_BYTES` (431), the body the gateway's
 ``max_body`` (413), a started request must finish within ``frame_timeout``, malformed HTTP is 400

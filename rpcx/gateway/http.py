@@ -5,7 +5,9 @@ One :class:`HttpConnection` per connection. Requests are read with h11 and answe
 at a time (keep-alive; pipelined requests wait in h11's buffer, and reading pauses when that buffer
 passes :data:`MAX_PIPELINED_BYTES`). The first request decides what the connection speaks for
 its whole life, as Go's cmux does: JSON-RPC when it carries ``X-JSONRPC-2.0: true`` (and JSON-RPC
-is on), HTTP invoke otherwise (if on); a connection neither claims is closed.
+is on), HTTP invoke otherwise (if on); a connection neither claims is closed. A request whose
+call the server can serve without waiting is answered inside the read that completed it
+(:meth:`GatewayHttp._start`, the server's ``serve_now``); the others in a task.
 
 Bounds: the request line and headers at most :data:`MAX_HEADER_BYTES` (431 past it), the body at
 most the gateway's ``max_body`` (the server's ``Limits.max_message_length``; 413), and a request
