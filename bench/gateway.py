@@ -4,7 +4,9 @@ next to Go rpcx's same-port gateway, under one Go HTTP load client (bench/go/htt
     .venv/bin/python bench/gateway.py [--seconds 3] [--conc 1,16,64]
 
 Each (server, protocol, concurrency) cell starts the server as a subprocess on a free loopback
-port, runs httpload (bounded: at most 200000 calls or --seconds), and stops the server by PID.
+port, runs httpload (bounded: at most 200000 calls or --seconds), and stops the server by PID. The
+last cells call the Python server directly over rpcx (bench/go/loadclient ``-proto arith``: a Go
+XClient, msgpack, one connection per caller), the baseline of the standalone gateway's hop.
 Besides calls/s and latency it prints the server's CPU time per call (from /proc), which a machine
 shared with other work distorts less than calls/s (for the standalone gateway: the gateway process's own;
 for 2 reuseport workers: both processes'), and the kernel's share of it (system time).
@@ -81,11 +83,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--conc", default="1,16,64")
-    p.add_argument("--only", default="", help="run only the servers whose name contains this, e.g. --only Python")
+    p.add_argument("--only", default="",
+                   help="run only the servers whose name contains one of these (comma-separated), e.g. --only Python")
     a = p.parse_args()
     subprocess.run(["sh", str(ROOT / "tests" / "interop" / "build.sh")], check=True, capture_output=True)
     BENCH_BIN.mkdir(parents=True, exist_ok=True)
     subprocess.run(["go", "build", "-o", str(BENCH_BIN / "httpload"), "./httpload"], cwd=HERE / "go", check=True)
+    subprocess.run(["go", "build", "-o", str(BENCH_BIN / "loadclient"), "./loadclient"], cwd=HERE / "go", check=True)
+    only = [o for o in a.only.split(",") if o]
     py_server = [sys.executable, str(ROOT / "examples" / "arith" / "server.py")]
     # each entry: the commands to start, in order; each gets the address of the one before (the
     # standalone gateway is pointed at its server); the load goes to the last
@@ -113,7 +118,13 @@ def main() -> int:
     # cell by cell, every server in turn: neighbouring rows ran at nearly the same moment of a
     # shared machine's load
     cells = [(mode, int(conc), name, cmds) for mode in ("invoke", "jsonrpc") for conc in a.conc.split(",")
-             for name, cmds in servers.items() if not a.only or a.only in name]
+             for name, cmds in servers.items() if not only or any(o in name for o in only)]
+    # the same Python server called directly over rpcx by a Go XClient (msgpack), what the
+    # standalone gateway's hop is compared with
+    direct = "direct rpcx call (Go XClient) -> Python server"
+    if not only or any(o in direct for o in only):
+        cells += [("rpcx", int(conc), direct, [lambda _: py_server + [f"tcp@127.0.0.1:{free_port()}"]])
+                  for conc in a.conc.split(",")]
     for mode, conc, name, cmds in cells:
         procs, address = [], ""
         for cmd in cmds:
@@ -124,10 +135,15 @@ def main() -> int:
         measured = [p.pid for p in procs] if "workers" in name else [proc.pid]
         cpu0 = cpu_of(measured)
         try:
-            url = "http://" + address.partition("@")[2] + "/"
-            out = subprocess.run(
-                [str(BENCH_BIN / "httpload"), "-url", url, "-mode", mode, "-c", str(conc), "-n", "200000",
-                 "-d", f"{a.seconds}s"], capture_output=True, text=True, timeout=a.seconds + 120)
+            hostport = address.partition("@")[2]
+            if mode == "rpcx":  # one connection per caller, as httpload has
+                load = [str(BENCH_BIN / "loadclient"), "-proto", "arith", "-addr", hostport, "-c", str(conc),
+                        "-pool", str(conc), "-pin", "-warmup", str(WARM * conc), "-n", "200000",
+                        "-duration", str(a.seconds)]
+            else:
+                load = [str(BENCH_BIN / "httpload"), "-url", f"http://{hostport}/", "-mode", mode, "-c", str(conc),
+                        "-n", "200000", "-d", f"{a.seconds}s"]
+            out = subprocess.run(load, capture_output=True, text=True, timeout=a.seconds + 120)
             cpu1 = cpu_of(measured)
             user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
         finally:
