@@ -42,6 +42,8 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
 
+#: the params as the method's JSON payload (one encoder: json.dumps with options builds one per call)
+_encode_params = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _NO_ID = object()  # Go omits "id" (omitempty) when it has none; the spec's batch errors use null
 Id = Union[int, str, None, object]
 
@@ -122,7 +124,7 @@ def _prepare(doc: Any, h: dict[str, str], in_batch: bool) -> Union[bytes, None, 
     if dot <= 0:
         return None if id_ is None else error_body(METHOD_NOT_FOUND, "must contains servicepath and method", id_)
     params = doc.get("params")
-    payload = json.dumps(params if params is not None else {}, separators=(",", ":"), ensure_ascii=False).encode()
+    payload = _encode_params(params if params is not None else {}).encode()
     metadata: dict[str, str] = {}
     if h.get(META):
         values, _ = parse_query(h[META])  # Go ignores a malformed X-RPCX-Meta here
