@@ -51,7 +51,8 @@ class Gateway:
     ``handle(request, peer) -> Handled`` serves each rpcx request built from HTTP (see
     :data:`rpcx.gateway.invoke.Handle`); ``max_body`` bounds request bodies (0: no bound) and
     ``frame_timeout`` how long a started request may take to arrive; ``console`` serves the web
-    console (:mod:`rpcx.gateway.console`) and counts the calls; ``parser`` is ``"h11"``,
+    console (:mod:`rpcx.gateway.console`) and counts the calls; ``handle_now(request, peer) ->
+    Handled | None`` (optional) serves a request without a task when it can; ``parser`` is ``"h11"``,
     ``"httptools"`` or ``"auto"`` (httptools when it is installed).
     """
 
@@ -66,6 +67,7 @@ class Gateway:
         frame_timeout: Optional[float] = 30.0,
         console: Optional["Console"] = None,
         parser: str = "auto",
+        handle_now: Any = None,
     ) -> None:
         #: the web console (None: off); when on, every call through ``handle`` is counted
         self.console = console
@@ -74,6 +76,9 @@ class Gateway:
         #: the open HTTP connections, when the owner tracks them (the standalone gateway)
         self.connections: Optional[set[Any]] = None
         self.handle = console.counting(handle) if console is not None else handle
+        #: serves a request at once when it can (the server's ``serve_now``), else None: then
+        #: ``handle`` is awaited in a task
+        self.handle_now = console.counting_now(handle_now) if console is not None and handle_now else handle_now
         self.max_body = max_body
         self.frame_timeout = frame_timeout
         self.http_invoke = http_invoke
@@ -121,7 +126,7 @@ def enable_gateway(
     ``console`` serves the web console under ``/_rpcx/console/`` (:mod:`rpcx.gateway.console`):
     this server's services and listeners, with the calls the gateway counted. ``parser`` picks the
     HTTP/1 parser: ``"h11"``, ``"httptools"`` (``pip install 'rpcx-python[gateway-speed]'``; about
-    twice the calls/s, the same answers) or ``"auto"``: httptools when installed."""
+    four times the calls/s, the same answers) or ``"auto"``: httptools when installed."""
     try:
         import h11  # noqa: F401
     except ImportError:
@@ -135,7 +140,7 @@ def enable_gateway(
         board = Console(lambda: describe_server(server))
     gateway = Gateway(server.handle_message, http_invoke=not disable_http_gateway, jsonrpc=not disable_jsonrpc,
                       cors=cors, max_body=server.limits.max_message_length, frame_timeout=server.frame_timeout,
-                      console=board, parser=parser)
+                      console=board, parser=parser, handle_now=server.serve_now)
     server.add_protocol("http", match_http, gateway.connection)
 
 

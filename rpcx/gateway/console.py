@@ -40,7 +40,7 @@ from typing import Any, Callable
 from ..protocol.constants import AUTH_KEY, SERVICE_ERROR, MessageStatusType, MessageType, SerializeType
 from ..protocol.message import Message
 from ..server.dispatch import Handled
-from .invoke import Answer, Handle
+from .invoke import Answer, Handle, HandleNow
 
 __all__ = ["Console", "Counter", "PREFIX"]
 
@@ -132,6 +132,23 @@ class Console:
                 self.count(req.service_path, req.service_method, False, time.perf_counter() - start)
                 raise
             self.count(req.service_path, req.service_method, not failed(handled), time.perf_counter() - start)
+            return handled
+
+        return counted
+
+    def counting_now(self, handle_now: HandleNow) -> HandleNow:
+        """``handle_now`` wrapped so every call it serves is counted (one it declines is counted
+        by :meth:`counting` when it is served)."""
+
+        def counted(req: Message, peer: Any) -> Handled | None:
+            start = time.perf_counter()
+            try:
+                handled = handle_now(req, peer)
+            except BaseException:
+                self.count(req.service_path, req.service_method, False, time.perf_counter() - start)
+                raise
+            if handled is not None:
+                self.count(req.service_path, req.service_method, not failed(handled), time.perf_counter() - start)
             return handled
 
         return counted

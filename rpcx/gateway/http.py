@@ -5,7 +5,9 @@ One :class:`HttpConnection` per connection. Requests are read with h11 and answe
 at a time (keep-alive; pipelined requests wait in h11's buffer, and reading pauses when that buffer
 passes :data:`MAX_PIPELINED_BYTES`). The first request decides what the connection speaks for
 its whole life, as Go's cmux does: JSON-RPC when it carries ``X-JSONRPC-2.0: true`` (and JSON-RPC
-is on), HTTP invoke otherwise (if on); a connection neither claims is closed.
+is on), HTTP invoke otherwise (if on); a connection neither claims is closed. A request whose
+call the server can serve without waiting is answered inside the read that completed it
+(:meth:`GatewayHttp._start`, the server's ``serve_now``); the others in a task.
 
 Bounds: the request line and headers at most :data:`MAX_HEADER_BYTES` (431 past it), the body at
 most the gateway's ``max_body`` (the server's ``Limits.max_message_length``; 413), and a request
@@ -21,13 +23,14 @@ import email.utils
 import http
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Optional
 
 import h11
 
 from .gohttp import canonical, detect_content_type
-from .invoke import Answer, invoke
-from .jsonrpc import serve_jsonrpc
+from .invoke import Answer, Pending, invoke_now
+from .invoke import answer as answer_of
+from .jsonrpc import jsonrpc_now, serve_jsonrpc
 
 if TYPE_CHECKING:
     from . import Gateway
@@ -62,6 +65,8 @@ class GatewayHttp(asyncio.Protocol):
         #: an answer was written while write-blocked: the next request waits for resume_writing
         self._waiting_to_write = False
         self._closed = False
+        #: a request is being answered (by a task, or waiting for the peer to read)
+        self._busy = False
         self.max_body = gateway.max_body
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
@@ -95,64 +100,107 @@ class GatewayHttp(asyncio.Protocol):
     def _send(self, answer: Answer, head: bool = False) -> None:
         raise NotImplementedError
 
-    def _next_cycle(self) -> None:
+    def _ready_for_next(self) -> bool:
+        """The answer is written: get ready for the next request (True), or close (False)."""
+        raise NotImplementedError
+
+    def _next(self) -> None:
+        """Answer the next whole request, if one is in and none is being answered."""
         raise NotImplementedError
 
     def _done_with_request(self) -> None:
         """Forget the request just answered."""
 
     # -- serving ------------------------------------------------------------------------------
-    async def _serve(self, raw_method: bytes, raw_target: bytes, raw_headers: Any, body: bytes) -> None:
-        """Answer one whole request (whichever parser read it), then go on (``_after_answer``)."""
-        h: dict[str, str] = {}
-        for name, value in raw_headers:
-            h.setdefault(canonical(name.decode("latin-1")), value.decode("latin-1"))
+    def _start(self, raw_method: bytes, raw_target: bytes, raw_headers: Any, body: bytes) -> Optional[Answer]:
+        """Begin answering one whole request (whichever parser read it): its answer when it is
+        ready at once (most calls: the server serves them without a task, see
+        :meth:`~rpcx.server.dispatch.Dispatcher.serve_now`), else None: a task answers it and then
+        calls :meth:`_finish` (``_busy`` is set meanwhile), or the connection was closed."""
+        h = _header_dict(raw_headers)
         method = raw_method.decode("latin-1")
         target = raw_target.decode("latin-1")
-        console = self.gateway.console
+        gateway = self.gateway
+        console = gateway.console
         if console is not None and console.owns(target):
             # the console's page and endpoints, whatever the connection speaks otherwise
-            try:
-                answer = await console.serve(self.gateway.handle, method, target, h, body, self.peer)
-            except Exception as exc:  # noqa: BLE001 - as below: answered, the connection carries on
-                log.exception("console request from %s failed", self.peer)
-                answer = Answer(500, {"Content-Type": "text/plain; charset=utf-8"}, f"{exc}\n".encode())
-            self._finish(answer, method)
-            return
+            self._later(console.serve(gateway.handle, method, target, h, body, self.peer), method, h, True)
+            return None
         if self.kind is None:
-            self.kind = self.gateway.choose(h)
+            self.kind = gateway.choose(h)
             if self.kind is None:
                 log.info("closing HTTP connection from %s: no gateway protocol takes it", self.peer)
                 self._close()
-                return
-        handle = self.gateway.handle
-        cors = self.gateway.cors
+                return None
+        cors = gateway.cors
         try:
             if cors is not None and cors.is_preflight(method, h):
                 # rs/cors answers preflights itself, before the router or JSON-RPC see them
-                answer = Answer(cors.options_success_status, cors.preflight(h))
-            elif self.kind == "jsonrpc":
-                answer = await serve_jsonrpc(handle, h, body, self.peer)
+                return Answer(cors.options_success_status, cors.preflight(h))
+            if self.kind == "jsonrpc":
+                answer = jsonrpc_now(gateway.handle_now, h, body, self.peer)
+                if answer is None:
+                    self._later(serve_jsonrpc(gateway.handle, h, body, self.peer), method, h)
+                    return None
             else:
-                answer = await invoke(handle, method, target, h, body, self.peer)
+                ready = invoke_now(gateway.handle_now, method, target, h, body, self.peer)
+                if isinstance(ready, Pending):
+                    self._later(_answer_later(gateway.handle, ready, self.peer), method, h)
+                    return None
+                answer = ready
         except Exception as exc:  # noqa: BLE001 - one bad request must not kill the connection silently
             log.exception("gateway request from %s failed", self.peer)
-            answer = Answer(500, {"Content-Type": "text/plain; charset=utf-8"}, f"{exc}\n".encode())
+            return _failure(exc)
+        return self._with_cors(answer, method, h)
+
+    def _with_cors(self, answer: Answer, method: str, h: dict[str, str]) -> Answer:
+        cors = self.gateway.cors
+        if cors is not None and not cors.is_preflight(method, h):
+            answer.headers = {**cors.actual(method, h), **answer.headers}
+        return answer
+
+    def _later(self, work: Awaitable[Answer], method: str, h: dict[str, str], console: bool = False) -> None:
+        """Answer the request in a task (a call that has to wait, a batch, the console)."""
+        self._busy = True
+        self._task = asyncio.get_running_loop().create_task(self._await_answer(work, method, h, console))
+
+    async def _await_answer(self, work: Awaitable[Answer], method: str, h: dict[str, str], console: bool) -> None:
+        try:
+            answer = await work
+        except Exception as exc:  # noqa: BLE001 - as in _start: answered, the connection carries on
+            log.exception("%s request from %s failed", "console" if console else "gateway", self.peer)
+            answer = _failure(exc)
         else:
-            if cors is not None and not cors.is_preflight(method, h):
-                answer.headers = {**cors.actual(method, h), **answer.headers}
+            if not console:
+                answer = self._with_cors(answer, method, h)
         self._finish(answer, method)
 
     def _finish(self, answer: Answer, method: str) -> None:
-        """Write the answer, then go on with the next request (or wait for the peer to read)."""
-        self._send(answer, head=(method == "HEAD"))
+        """Write the answer a task made, then go on with the next request (or wait for the peer to
+        read)."""
+        if self._answered(answer, method == "HEAD"):
+            self._next()
+
+    def _answered(self, answer: Answer, head: bool) -> bool:
+        """Write ``answer``; True when the next request may be taken now (the connection is open,
+        the peer reads, keep-alive). Otherwise ``_busy`` stays set until ``resume_writing``."""
+        self._send(answer, head=head)
+        return self._after_answer()
+
+    def _after_answer(self) -> bool:
+        """The answer is sent: True when the next request may be taken now."""
         self._done_with_request()
         if self._closed:
-            return
+            return False
         if self._write_blocked:
+            self._busy = True
             self._waiting_to_write = True
-            return
-        self._next_cycle()
+            return False
+        return self._ready_for_next()
+
+    def _next_cycle(self) -> None:
+        if self._ready_for_next():
+            self._next()
 
     def _fields(self, answer: Answer) -> list[tuple[str, bytes]]:
         """The answer's header fields as Go's net/http writes them: the handler's headers sorted,
@@ -201,6 +249,36 @@ def _http_date() -> bytes:
     return _date_cache[1]
 
 
+async def _answer_later(handle: Any, pending: Pending, peer: Any) -> Answer:
+    return answer_of(pending, await handle(pending.req, peer))
+
+
+def _failure(exc: Exception) -> Answer:
+    return Answer(500, {"Content-Type": "text/plain; charset=utf-8"}, f"{exc}\n".encode())
+
+
+#: raw (lower-case) header names seen -> Go's canonical spelling; bounded (names come from peers)
+_CANONICAL: dict[bytes, str] = {}
+
+
+def _header_dict(raw_headers: Any) -> dict[str, str]:
+    """Canonical header name -> its first value, as Go's ``Header.Get`` reads them.
+
+    >>> _header_dict([(b"x-rpcx-meta", b"a=1"), (b"x-rpcx-meta", b"b=2")])
+    {'X-Rpcx-Meta': 'a=1'}
+    """
+    h: dict[str, str] = {}
+    for name, value in raw_headers:
+        key = _CANONICAL.get(name)
+        if key is None:
+            key = canonical(name.decode("latin-1"))
+            if len(_CANONICAL) < 1024:
+                _CANONICAL[name] = key
+        if key not in h:
+            h[key] = value.decode("latin-1")
+    return h
+
+
 class HttpConnection(GatewayHttp):
     """The gateway's handler of one HTTP connection read with h11, the definition of the gateway's
     HTTP behaviour (made by :class:`~rpcx.gateway.Gateway`; :mod:`rpcx.gateway.fasthttp` is the same
@@ -211,7 +289,6 @@ class HttpConnection(GatewayHttp):
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self._request: Optional[h11.Request] = None
         self._body = bytearray()
-        self._busy = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -272,33 +349,30 @@ class HttpConnection(GatewayHttp):
                     return
             elif isinstance(ev, h11.EndOfMessage):
                 self._cancel_timer()
-                self._busy = True
-                self._task = asyncio.get_running_loop().create_task(self._answer())
-                return
+                req = self._request
+                assert req is not None
+                answer = self._start(req.method, req.target, req.headers, bytes(self._body))
+                if answer is None or not self._answered(answer, req.method == b"HEAD"):
+                    return  # a task answers it, the peer is not reading, or the connection closed
             elif isinstance(ev, h11.ConnectionClosed):
                 self._close()
                 return
-
-    async def _answer(self) -> None:
-        req = self._request
-        assert req is not None
-        await self._serve(req.method, req.target, req.headers, bytes(self._body))
 
     def _done_with_request(self) -> None:
         self._body = bytearray()
         self._request = None
 
-    def _next_cycle(self) -> None:
-        """The answer is written: go on with the next request (keep-alive), or close."""
+    def _ready_for_next(self) -> bool:
+        """The answer is written: ready for the next request (keep-alive), or close."""
         if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
             self.h11.start_next_cycle()
             self._busy = False
             if self._reading_paused:
                 self._reading_paused = False
                 self.transport.resume_reading()  # type: ignore[union-attr]
-            self._next()
-        else:
-            self._close()
+            return True
+        self._close()
+        return False
 
     # -- writing answers ----------------------------------------------------------------------
     def _send(self, answer: Answer, head: bool = False) -> None:

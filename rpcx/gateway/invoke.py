@@ -28,12 +28,16 @@ from .gohttp import atoi, encode_query, parse_query, parse_uint
 
 from ..server.dispatch import Handled
 
-__all__ = ["Answer", "Handle", "invoke", "to_message", "ROUTED_METHODS"]
+__all__ = ["Answer", "Handle", "HandleNow", "Pending", "invoke", "invoke_now", "prepare", "answer", "to_message",
+           "ROUTED_METHODS"]
 
 #: ``handle(request, peer) -> Handled``: serves one rpcx request built from HTTP. On the rpcx port
 #: it is the server's :meth:`~rpcx.server.dispatch.Dispatcher.handle_message`; the standalone
 #: gateway forwards the request with an XClient.
 Handle = Callable[[Message, Any], Awaitable[Handled]]
+#: ``handle_now(request, peer) -> Handled | None``: serves the request at once when it can, else
+#: returns None having run nothing (:meth:`~rpcx.server.dispatch.Dispatcher.serve_now`)
+HandleNow = Callable[[Message, Any], Optional[Handled]]
 
 # the X-RPCX-* headers, in Go's canonical spelling (what http.Header keys are)
 VERSION = "X-Rpcx-Version"
@@ -111,8 +115,18 @@ def _error_of(reply: Optional[Message]) -> str:
     return reply.metadata.get(SERVICE_ERROR, "")
 
 
-async def invoke(handle: Handle, method: str, target: str, h: dict[str, str], body: bytes, peer: Any) -> Answer:
-    """Serve one HTTP invoke request; ``h`` maps canonical header names to their first value."""
+@dataclass
+class Pending:
+    """An HTTP invoke request that names a call: the rpcx request, and what the answer echoes."""
+
+    req: Message
+    wh: dict[str, str]
+    compress: str
+
+
+def prepare(method: str, target: str, h: dict[str, str], body: bytes) -> Answer | Pending:
+    """The answer to a request that names no call (a method httprouter does not route, a missing
+    or bad header), or the call it names; ``h`` maps canonical header names to their first value."""
     if method not in ROUTED_METHODS:
         if method == "OPTIONS":  # httprouter answers OPTIONS itself
             return Answer(200, {"Allow": _ALLOW})
@@ -121,11 +135,11 @@ async def invoke(handle: Handle, method: str, target: str, h: dict[str, str], bo
             {"Allow": _ALLOW, "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"},
             b"Method Not Allowed\n",
         )
-    h = dict(h)
-    if not h.get(SERVICE_PATH):
+    service_path = h.get(SERVICE_PATH)
+    if not service_path:
         path = urllib.parse.urlsplit(target).path or "/"
-        h[SERVICE_PATH] = urllib.parse.unquote(path)[1:] if path.startswith("/") else urllib.parse.unquote(path)
-    service_path = h[SERVICE_PATH]
+        service_path = urllib.parse.unquote(path)[1:] if path.startswith("/") else urllib.parse.unquote(path)
+        h = {**h, SERVICE_PATH: service_path}
     req, err = to_message(h, body)
 
     # the order and the else branches are Go's: a header is echoed unless an earlier check failed
@@ -146,8 +160,12 @@ async def invoke(handle: Handle, method: str, target: str, h: dict[str, str], bo
         wh[STATUS_TYPE] = "Error"
         wh[ERROR_MESSAGE] = err or ""
         return Answer(200, wh)  # Go writes no status here: net/http's default 200
+    return Pending(req, wh, h.get(COMPRESS_TYPE, ""))
 
-    handled = await handle(req, peer)
+
+def answer(pending: Pending, handled: Handled) -> Answer:
+    """Go's answer to the call ``pending`` named, from what serving it came to."""
+    req, wh = pending.req, pending.wh
     reply = handled.reply
     if handled.refused == "plugin":  # Go: http.Error(w, err.Error(), 500)
         wh["Content-Type"] = "text/plain; charset=utf-8"
@@ -157,10 +175,29 @@ async def invoke(handle: Handle, method: str, target: str, h: dict[str, str], bo
         wh[STATUS_TYPE] = "Error"
         wh[ERROR_MESSAGE] = _error_of(reply) if reply is not None else "rpcx: no reply"
         return Answer(401 if handled.refused == "auth" else 500, wh)
-    wh[META] = encode_query(reply.metadata)
-    if h.get(COMPRESS_TYPE):
-        n, _ = atoi(h[COMPRESS_TYPE])
+    wh[META] = encode_query(reply.metadata) if reply.metadata else ""
+    if pending.compress:
+        n, _ = atoi(pending.compress)
         if (n or 0) & 0x07:  # Go echoes the request's compress type (the reply is a clone of it)
             wh[COMPRESS_TYPE] = str((n or 0) & 0x07)
     payload = b"" if req.oneway else bytes(reply.payload)  # Go encodes no reply for oneway
     return Answer(200, wh, payload)
+
+
+async def invoke(handle: Handle, method: str, target: str, h: dict[str, str], body: bytes, peer: Any) -> Answer:
+    """Serve one HTTP invoke request; ``h`` maps canonical header names to their first value."""
+    p = prepare(method, target, h, body)
+    if isinstance(p, Answer):
+        return p
+    return answer(p, await handle(p.req, peer))
+
+
+def invoke_now(handle_now: Optional[HandleNow], method: str, target: str, h: dict[str, str], body: bytes,
+               peer: Any) -> Answer | Pending:
+    """:func:`invoke` without waiting: the answer, or the :class:`Pending` call when ``handle_now``
+    (None: there is none) cannot serve it at once (then ``answer(p, await handle(p.req, peer))``)."""
+    p = prepare(method, target, h, body)
+    if isinstance(p, Answer) or handle_now is None:
+        return p
+    handled = handle_now(p.req, peer)
+    return p if handled is None else answer(p, handled)

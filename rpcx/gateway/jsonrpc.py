@@ -31,9 +31,10 @@ from typing import Any, Optional, Union
 from ..protocol.constants import AUTH_KEY, SERVICE_ERROR, MessageStatusType, MessageType, SerializeType
 from ..protocol.message import Message
 from .gohttp import parse_query
-from .invoke import META, Answer, Handle
+from ..server.dispatch import Handled
+from .invoke import META, Answer, Handle, HandleNow
 
-__all__ = ["serve_jsonrpc", "error_body", "result_body", "PARSE_ERROR", "INVALID_REQUEST", "METHOD_NOT_FOUND",
+__all__ = ["serve_jsonrpc", "jsonrpc_now", "error_body", "result_body", "PARSE_ERROR", "INVALID_REQUEST", "METHOD_NOT_FOUND",
            "INTERNAL_ERROR"]
 
 PARSE_ERROR = -32700
@@ -41,6 +42,8 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
 
+#: the params as the method's JSON payload (one encoder: json.dumps with options builds one per call)
+_encode_params = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _NO_ID = object()  # Go omits "id" (omitempty) when it has none; the spec's batch errors use null
 Id = Union[int, str, None, object]
 
@@ -83,8 +86,19 @@ def _go_kind(v: Any) -> str:
     return "object"
 
 
-async def _one(handle: Handle, doc: Any, h: dict[str, str], peer: Any, in_batch: bool) -> Optional[bytes]:
-    """The response to one request object, or None for a notification."""
+class _Call:
+    """A request object that names a call: the rpcx request and the id to answer with."""
+
+    __slots__ = ("req", "id")
+
+    def __init__(self, req: Message, id_: Id) -> None:
+        self.req = req
+        self.id = id_
+
+
+def _prepare(doc: Any, h: dict[str, str], in_batch: bool) -> Union[bytes, None, _Call]:
+    """The response to a request object that names no call (an error; None for a notification
+    without a method), or the call it names."""
     if not isinstance(doc, dict):
         if in_batch:
             return error_body(INVALID_REQUEST, "invalid request: not a JSON object", None)
@@ -110,7 +124,7 @@ async def _one(handle: Handle, doc: Any, h: dict[str, str], peer: Any, in_batch:
     if dot <= 0:
         return None if id_ is None else error_body(METHOD_NOT_FOUND, "must contains servicepath and method", id_)
     params = doc.get("params")
-    payload = json.dumps(params if params is not None else {}, separators=(",", ":"), ensure_ascii=False).encode()
+    payload = _encode_params(params if params is not None else {}).encode()
     metadata: dict[str, str] = {}
     if h.get(META):
         values, _ = parse_query(h[META])  # Go ignores a malformed X-RPCX-Meta here
@@ -119,23 +133,41 @@ async def _one(handle: Handle, doc: Any, h: dict[str, str], peer: Any, in_batch:
         metadata[AUTH_KEY] = h["Authorization"]
     req = Message(message_type=MessageType.REQUEST, serialize_type=SerializeType.JSON,
                   service_path=method[:dot], service_method=method[dot + 1:], metadata=metadata, payload=payload)
-    handled = await handle(req, peer)
-    if id_ is None:
+    return _Call(req, id_)
+
+
+def _response(call: _Call, handled: Handled) -> Optional[bytes]:
+    """The response to a call that was served (None for a notification)."""
+    if call.id is None:
         return None
     reply = handled.reply
     if reply is None or handled.refused or reply.status == MessageStatusType.ERROR:
         text = reply.metadata.get(SERVICE_ERROR, "") if reply is not None else "rpcx: no reply"
-        return error_body(INTERNAL_ERROR, text, id_)
-    return result_body(bytes(reply.payload) or b"null", id_)
+        return error_body(INTERNAL_ERROR, text, call.id)
+    return result_body(bytes(reply.payload) or b"null", call.id)
+
+
+async def _one(handle: Handle, doc: Any, h: dict[str, str], peer: Any, in_batch: bool) -> Optional[bytes]:
+    """The response to one request object, or None for a notification."""
+    p = _prepare(doc, h, in_batch)
+    if not isinstance(p, _Call):
+        return p
+    return _response(p, await handle(p.req, peer))
+
+
+def _parse(body: bytes) -> Union[Answer, Any]:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        text = "unexpected end of JSON input" if not body.strip() else f"invalid JSON: {exc}"
+        return _answer(error_body(PARSE_ERROR, text))
 
 
 async def serve_jsonrpc(handle: Handle, h: dict[str, str], body: bytes, peer: Any) -> Answer:
     """Answer one HTTP request carrying a JSON-RPC request or batch."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        text = "unexpected end of JSON input" if not body.strip() else f"invalid JSON: {exc}"
-        return _answer(error_body(PARSE_ERROR, text))
+    doc = _parse(body)
+    if isinstance(doc, Answer):
+        return doc
     if isinstance(doc, list):
         if not doc:
             return _answer(error_body(INVALID_REQUEST, "invalid request: empty batch", None))
@@ -145,6 +177,26 @@ async def serve_jsonrpc(handle: Handle, h: dict[str, str], body: bytes, peer: An
         answered = [p for p in parts if p is not None]
         return _answer(b"[" + b",".join(answered) + b"]" if answered else None)
     return _answer(await _one(handle, doc, h, peer, False))
+
+
+def jsonrpc_now(handle_now: Optional[HandleNow], h: dict[str, str], body: bytes, peer: Any) -> Optional[Answer]:
+    """:func:`serve_jsonrpc` without waiting: the answer to a request that needs no call or whose
+    call ``handle_now`` serves at once; None when it cannot (a batch, a call that has to wait),
+    having run nothing (then ``await serve_jsonrpc(...)`` answers it)."""
+    if body[:1] == b"[":
+        return None  # a batch: its calls run concurrently on the awaiting path
+    doc = _parse(body)
+    if isinstance(doc, Answer):
+        return doc
+    if isinstance(doc, list):
+        return None
+    p = _prepare(doc, h, False)
+    if not isinstance(p, _Call):
+        return _answer(p)
+    if handle_now is None:
+        return None
+    handled = handle_now(p.req, peer)
+    return None if handled is None else _answer(_response(p, handled))
 
 
 def _answer(body: Optional[bytes]) -> Answer:

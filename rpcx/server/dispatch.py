@@ -27,7 +27,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from ..errors import CodecError, RpcxError
+from ..errors import CodecError, LocalProtocolError, RpcxError
 from ..protocol.constants import AUTH_KEY
 from ..protocol.message import Message, encode, encode_route, make_response, parse_frame
 from .context import Context, _current, _FrameContext, deadline_from, hot_call
@@ -46,6 +46,19 @@ log = logging.getLogger("rpcx.server")
 
 class _Deadline(Exception):
     pass
+
+
+def _check_header(req: Message) -> None:
+    """Raise :class:`~rpcx.errors.LocalProtocolError` if a request built from another protocol has
+    a header field no frame can carry (what encoding it would raise): its reply echoes them.
+
+    >>> _check_header(Message(seq=1 << 64))
+    Traceback (most recent call last):
+    ...
+    rpcx.errors.LocalProtocolError: cannot serve a request whose version, seq or serialize type does not fit a frame
+    """
+    if not (0 <= req.seq < 1 << 64 and 0 <= req.serialize_type <= 15 and 0 <= req.version <= 255):
+        raise LocalProtocolError("cannot serve a request whose version, seq or serialize type does not fit a frame")
 
 
 def error_text(exc: BaseException) -> str:
@@ -173,10 +186,11 @@ class Handled:
 
 class ReplySink:
     """Stands in for a :class:`~rpcx.server.connection.ServerConnection` when a request arrived by
-    another protocol (the HTTP gateway): it keeps the reply frame the dispatch path writes instead
-    of sending it, and records a close instead of closing anything. It has what the dispatch path
-    and the fast path touch: ``peer``, ``hot``, ``closing``, ``write``, ``request_done``, ``close``,
-    ``abort``; pushes to it fail (there is no rpcx connection to push on).
+    another protocol (the HTTP gateway): it keeps the reply the dispatch path builds instead of
+    sending it (:attr:`reply`, the :class:`Message` itself: no frame is parsed back), and records a
+    close instead of closing anything. It has what the dispatch path touches: ``peer``, ``hot``,
+    ``closing``, ``write``, ``request_done``, ``close``, ``abort``; pushes to it fail (there is no
+    rpcx connection to push on).
 
     >>> sink = ReplySink(("127.0.0.1", 1), None)
     >>> sink.write(b"frame"); sink.frame, sink.closing
@@ -187,6 +201,9 @@ class ReplySink:
         self.peer = peer
         self.hot = hot_call()
         self.closing = False
+        #: the reply :meth:`Dispatcher._respond` built, as it would have been framed
+        self.reply: Message | None = None
+        #: frames written by anything else (kept for completeness; the dispatch path sets ``reply``)
         self.frame: bytes | None = None
         self._done = done
 
@@ -201,6 +218,14 @@ class ReplySink:
         self.closing = True
 
     abort = close
+
+    def handled(self, refused_at_once: bool = False) -> "Handled":
+        """What the request came to (see :class:`Handled`)."""
+        reply = self.reply
+        if reply is None and self.frame is not None:
+            reply = parse_frame(self.frame)
+        refused = ("plugin" if refused_at_once else "auth") if self.closing else None
+        return Handled(reply, refused)
 
 
 class Dispatcher:
@@ -271,9 +296,10 @@ class Dispatcher:
         self._routes.clear()
 
     # -- dispatch -------------------------------------------------------------------------------
-    def _dispatch(self, conn: "ServerConnection", req: Message, frame: bytes) -> None:
-        """Serve one request the connection received. Never raises: every failure becomes a reply,
-        an error reply or a close."""
+    def _dispatch(self, conn: "ServerConnection", req: Message, frame: bytes | None) -> None:
+        """Serve one request the connection received (``frame``: its bytes; None for a request
+        another protocol built, served from the :class:`Message` alone). Never raises: every
+        failure becomes a reply, an error reply or a close."""
         for h in self.plugins.post_read_request:
             try:
                 h(req)
@@ -290,17 +316,22 @@ class Dispatcher:
         if self.count_calls:
             self.calls_served += 1
         if plan.fast is not None and self._fast_enabled:
-            # publish the method to the fast path (the next reads of it are served whole there),
-            # and serve this frame there now if it is plain
-            self._routes.setdefault(plan.route, {})[req.serialize_type << 4] = plan.fast
-            r = handle_plain(frame, self._routes, conn.hot, conn)
-            if r is not None:
-                if type(r) is bytes:
-                    conn.write(r)
-                else:
-                    self._finish_plain(conn, frame, r)
-                conn.request_done()
-                return
+            if frame is None:
+                if not req.oneway:  # Go's gateway waits for a oneway call: the full path does that
+                    self._call_inline(conn, req, plan)
+                    return
+            else:
+                # publish the method to the fast path (the next reads of it are served whole
+                # there), and serve this frame there now if it is plain
+                self._routes.setdefault(plan.route, {})[req.serialize_type << 4] = plan.fast
+                r = handle_plain(frame, self._routes, conn.hot, conn)
+                if r is not None:
+                    if type(r) is bytes:
+                        conn.write(r)
+                    else:
+                        self._finish_plain(conn, frame, r)
+                    conn.request_done()
+                    return
         self._begin()
         task = asyncio.get_running_loop().create_task(self._serve(conn, req, plan))
         self._tasks.add(task)
@@ -315,17 +346,69 @@ class Dispatcher:
         waited for, as Go's gateway does: its reply has an empty payload, the reply metadata and,
         if it failed, the error.
         """
+        handled = self.serve_now(req, peer)  # (checks that req's header fields fit a frame)
+        if handled is not None:
+            return handled
         if self._at_capacity():  # type: ignore[attr-defined]
             await self._wait_for_slot()  # type: ignore[attr-defined]
         loop = asyncio.get_running_loop()
         sink = ReplySink(peer, loop.create_future())
-        self._dispatch(sink, req, encode(req, compress=False))  # type: ignore[arg-type]
+        self._dispatch(sink, req, None)  # type: ignore[arg-type]
         # a post_read_request hook refuses synchronously, before any task: tell it from auth
         refused_at_once = sink.closing
         await sink._done  # type: ignore[misc]
-        reply = parse_frame(sink.frame) if sink.frame is not None else None
-        refused = ("plugin" if refused_at_once else "auth") if sink.closing else None
-        return Handled(reply, refused)
+        return sink.handled(refused_at_once)
+
+    def serve_now(self, req: Message, peer: Any = None) -> Handled | None:
+        """:meth:`handle_message` without waiting, when ``req`` can be served at once: a plain
+        ``def`` method on the fast path's terms (no auth, no per-call plugin hook, not oneway, a
+        free slot under ``max_concurrent_calls``), or a request that fails before any call (an
+        unknown service or method, a codec the server lacks). Then its :class:`Handled`, served on
+        the one dispatch path (:meth:`_dispatch`, the same plan and replies); otherwise None and
+        nothing was run (``await handle_message(req)`` serves it). The gateway answers most HTTP
+        requests this way, with no task or coroutine per request.
+
+        >>> from rpcx import Server
+        >>> class Arith:
+        ...     def Mul(self, args: dict) -> dict:
+        ...         return {"C": args["A"] * args["B"]}
+        >>> server = Server(); server.register_name("Arith", Arith())
+        >>> req = Message(service_path="Arith", service_method="Mul", serialize_type=1, payload=b'{"A":3,"B":4}')
+        >>> bytes(server.serve_now(req).reply.payload)
+        b'{"C":12}'
+        """
+        _check_header(req)
+        if req.oneway or not self._fast_enabled or self._at_capacity():  # type: ignore[attr-defined]
+            return None
+        plan = self._plan(req)
+        if type(plan) is CallPlan and plan.fast is None:
+            return None  # an async method, or one run in a thread: it needs a task
+        sink = ReplySink(peer, None)
+        self._dispatch(sink, req, None)  # type: ignore[arg-type]
+        return sink.handled()
+
+    def _call_inline(self, conn: "ServerConnection", req: Message, plan: CallPlan) -> None:
+        """The fast path for a request another protocol built (no frame to serve from): the plan's
+        fast entry run inline, the reply built by :meth:`_respond` (or :meth:`_fail`)."""
+        func, dec, enc, codec, _ = plan.fast  # type: ignore[misc]
+        minfo = plan.minfo
+        ctx = Context(req, conn, deadline_from(req.metadata))
+        token = _current.set(ctx)  # current_context() works in the method, as on the full path
+        called = False
+        try:
+            arg = dec(req.payload) if dec is not None else None
+            called = True
+            reply = _invoke(func, minfo, ctx, arg)
+            try:
+                payload = enc(reply)
+            except Exception:  # noqa: BLE001 - the specialised encoder did not fit: the codec decides
+                payload = codec.encode(reply)
+        except Exception as exc:  # noqa: BLE001 - becomes the error reply
+            self._fail(conn, req, exc, ctx.reply_metadata, plan if called else None)
+            return
+        finally:
+            _current.reset(token)
+        self._respond(conn, req, payload, ctx.reply_metadata)
 
     def _finish_plain(self, conn: "ServerConnection", frame: bytes, r: tuple[Any, Any]) -> None:
         """The fast path's rarer outcomes (see :func:`~rpcx.server.hotpath.handle_plain`): the call
@@ -475,7 +558,10 @@ class Dispatcher:
         for h in plugins.pre_write_response:
             h(req, res, error)
         try:
-            data = encode(res)
+            if type(conn) is ReplySink and type(payload) is bytes and not res.metadata:
+                data = b""  # nothing here can fail to frame (_check_header checked the request's fields)
+            else:
+                data = encode(res)
         except Exception as exc:  # noqa: BLE001 - say why instead of dropping the connection
             if error is not None:
                 raise  # an error reply that cannot be framed: there is nothing plainer to send
@@ -484,7 +570,9 @@ class Dispatcher:
             self._failures.failed(f"{req.service_path}.{req.service_method} reply", exc)
             res = make_response(req, b"", None, error)
             data = encode(res)
-        if not req.oneway or type(conn) is ReplySink:  # the gateway reports a oneway call's outcome
+        if type(conn) is ReplySink:  # the gateway reports a oneway call's outcome too
+            conn.reply = res  # the Message itself: encoding it above checked that it frames
+        elif not req.oneway:
             conn.write(data)
         for h in plugins.post_write_response:
             h(req, res, error)
