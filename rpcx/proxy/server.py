@@ -75,6 +75,7 @@ class ProxyServer:
         frame_timeout: float | None = 30.0,
         tls: _ssl.SSLContext | None = None,
         max_clients: int | None = None,
+        tls_plaintext: bool = False,
     ) -> None:
         missing = {name for r in routes.all_routes() for name, _ in r.clusters} - set(clusters)
         if missing:
@@ -87,6 +88,10 @@ class ProxyServer:
         self.frame_timeout = frame_timeout
         self.tls = tls
         self.pushes_dropped = 0
+        #: with ``tls``: a listener also takes plain rpcx, told apart from TLS by the first byte
+        self.tls_plaintext = tls_plaintext
+        #: the :class:`~rpcx.proxy.metrics.ProxyMetrics` observer, if any (the admin endpoint serves it)
+        self.metrics: Any = None
         #: client connections open at once at most (None: no limit); more are closed at once
         self.max_clients = max_clients
         self.clients_refused = 0
@@ -249,6 +254,8 @@ class ProxyServer:
             up = cluster.connection(key)
         call.upstream = up
         call.upstream_seq = None
+        if self.observers:
+            call.sent = self._loop_time()
         if h.oneway:
             up.forward(call.frame, None)  # nothing is kept for a oneway call
             self._finish(call, "ok", None)
@@ -284,7 +291,8 @@ class ProxyServer:
             call.upstream.forget(call)
         self._finish(call, "unfinished", "the client closed the connection")
 
-    def _finish(self, call: ProxyCall, status: str, error: str | None, reply: bytes | bytearray | None = None) -> None:
+    def _finish(self, call: ProxyCall, status: str, error: str | None, reply: bytes | bytearray | None = None,
+                upstream_time: float | None = None) -> None:
         call.done = True
         if call.timer is not None:
             call.timer.cancel()
@@ -294,9 +302,10 @@ class ProxyServer:
         if reply is not None:
             down.send(reply)
         if self.observers:
-            self._record(call, status, error, len(reply) if reply is not None else 0)
+            self._record(call, status, error, len(reply) if reply is not None else 0, upstream_time)
 
-    def _record(self, call: ProxyCall, status: str, error: str | None, response_bytes: int) -> None:
+    def _record(self, call: ProxyCall, status: str, error: str | None, response_bytes: int,
+                upstream_time: float | None = None) -> None:
         h = call.header
         want_md = any(o.wants_metadata for o in self.observers)
         up = call.upstream
@@ -306,6 +315,7 @@ class ProxyServer:
             upstream=up.key if up is not None else None, status=status, error=error,
             rpc_time=self._loop_time() - call.start, seq=call.client_seq, oneway=h.oneway, fault=call.fault,
             request_bytes=call.request_bytes, response_bytes=response_bytes,
+            upstream_time=upstream_time, retries=len(call.tried),
             metadata=call.md.get() if want_md else {},
         )
         for o in self.observers:
@@ -319,12 +329,15 @@ class ProxyServer:
         """The reply to ``call`` arrived: send its frame to the client under the client's seq."""
         if call.done:
             return
-        self._report(call, Outcome.SUCCESS)  # a service error is an answer too
+        failed = ev.frame[2] & 0x03 == 1  # an error reply: its text is in the metadata, already parsed
+        # a service error is an answer too (the breaker counts it a success; outlier ejection may not)
+        self._report(call, Outcome.SERVICE_ERROR if failed else Outcome.SUCCESS)
         reply: bytes | bytearray = rewrite_seq(ev.frame, call.client_seq)  # type: ignore[assignment]
-        if ev.frame[2] & 0x03 == 1:  # an error reply: its text is in the metadata, already parsed
-            self._finish(call, "error", ev.message.error, reply)
+        up_time = None if call.sent is None else self._loop_time() - call.sent
+        if failed:
+            self._finish(call, "error", ev.message.error, reply, up_time)
         else:
-            self._finish(call, "ok", None, reply)
+            self._finish(call, "ok", None, reply, up_time)
 
     def upstream_failed(self, call: ProxyCall, text: str, sent: bool) -> None:
         """``call`` cannot get a reply from its upstream (``sent``: the request had been written):
