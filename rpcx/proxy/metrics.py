@@ -45,6 +45,7 @@ clusters in force.
 from __future__ import annotations
 
 import bisect
+import time
 from typing import TYPE_CHECKING, Any, Iterator
 
 from prometheus_client import CollectorRegistry
@@ -186,7 +187,7 @@ class ProxyMetrics:
                     counts[key] = counts.get(key, 0) + 1
             for key in self._stats.keys() | counts.keys():  # a series once seen stays, at 0 when idle
                 active.add_metric(list(key), float(counts.get(key, 0)))
-            now = proxy._loop_time()
+            now = time.monotonic()  # the clock outlier ejection runs on
             for name, cluster in proxy.clusters.items():
                 for server, n in cluster.connections().items():
                     conns.add_metric([name, server], float(n))

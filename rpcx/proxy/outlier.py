@@ -61,7 +61,7 @@ class HostStats:
     """One server's counts and ejection state."""
 
     __slots__ = ("consecutive", "window_start", "window_calls", "window_errors", "ejected_until", "times",
-                 "returned_at", "ejections_total")
+                 "returned_at", "ejections_total", "last_ejection_time")
 
     def __init__(self, now: float) -> None:
         self.consecutive = 0
@@ -73,6 +73,8 @@ class HostStats:
         self.times = 0
         self.returned_at = now
         self.ejections_total = 0
+        #: how long the last ejection was for (seconds)
+        self.last_ejection_time = 0.0
 
     def is_ejected(self, now: float) -> bool:
         return self.ejected_until is not None and now < self.ejected_until
@@ -82,7 +84,8 @@ class HostStats:
         ejected = self.is_ejected(now)
         return {"ejected": ejected, "ejected_for": round(self.ejected_until - now, 3) if ejected and
                 self.ejected_until is not None else 0.0,
-                "ejections": self.ejections_total, "consecutive_errors": self.consecutive,
+                "ejections": self.ejections_total, "last_ejection_time": self.last_ejection_time,
+                "consecutive_errors": self.consecutive,
                 "window_calls": self.window_calls, "window_errors": self.window_errors}
 
 
@@ -155,5 +158,6 @@ class OutlierDetector:
         seconds = min(cfg.base_ejection_time * h.times, max(cfg.max_ejection_time, cfg.base_ejection_time))
         h.ejected_until = now + seconds
         h.ejections_total += 1
+        h.last_ejection_time = seconds
         log.warning("ejecting upstream %s for %gs: %s", key, seconds, why)
         return True
