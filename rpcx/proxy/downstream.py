@@ -47,10 +47,10 @@ class DownstreamConnection(asyncio.Protocol):
         self._frame_timer: asyncio.TimerHandle | None = None
         #: replies written in this loop turn after its first (see send); None: nothing written yet
         self._wbuf: list[bytes | bytearray] | None = None
-        #: why reading from this client is paused: it does not read its replies, and/or an
-        #: upstream connection does not take requests fast enough
+        #: why reading from this client is paused: it does not read its replies, and/or the
+        #: upstream connections its calls went to do not take requests fast enough (those, if any)
         self.slow_reader = False
-        self.upstream_busy = False
+        self.upstream_busy: set[UpstreamConnection] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -67,9 +67,6 @@ class DownstreamConnection(asyncio.Protocol):
         elif peer:
             self.host = self.peer = str(peer)
         self.proxy._downstreams.add(self)
-        if self.proxy._busy_upstreams:
-            self.upstream_busy = True
-            self._update_reading()
 
     def data_received(self, data: bytes) -> None:
         error: ProtocolError | None = None

@@ -95,8 +95,10 @@ class ProxyServer:
         #: client connections open at once at most (None: no limit); more are closed at once
         self.max_clients = max_clients
         self.clients_refused = 0
-        #: upstream connections whose write buffer is over its high-water mark now
+        #: upstream connections whose write buffer is over its high-water mark now, and for each
+        #: the clients not read from until it takes bytes again
         self._busy_upstreams: set[UpstreamConnection] = set()
+        self._held: dict[UpstreamConnection, set[DownstreamConnection]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[Listener] = []
         self._downstreams: set[DownstreamConnection] = set()
@@ -256,6 +258,8 @@ class ProxyServer:
         call.upstream_seq = None
         if self.observers:
             call.sent = self._loop_time()
+        if self._busy_upstreams and up in self._busy_upstreams and up not in down.upstream_busy:
+            self._hold_reading(down, up)  # this request may go out; the client's next ones wait
         if h.oneway:
             up.forward(call.frame, None)  # nothing is kept for a oneway call
             self._finish(call, "ok", None)
@@ -378,18 +382,27 @@ class ProxyServer:
         owner.send(encode(msg))  # decompress=False upstream: a compressed payload stays as it came
 
     def upstream_busy(self, up: UpstreamConnection, busy: bool) -> None:
-        """``up`` stopped (or resumed) taking bytes as fast as they come: while any upstream
-        connection is busy, no client is read from, so requests cannot pile up in the proxy."""
-        was = bool(self._busy_upstreams)
+        """``up`` stopped (or resumed) taking bytes as fast as they come. While it is busy, the
+        clients with calls on it, and any client that sends it another call, are not read from
+        (so requests cannot pile up in the proxy); clients whose calls go elsewhere carry on."""
         if busy:
+            if up in self._busy_upstreams:
+                return
             self._busy_upstreams.add(up)
+            self._held[up] = set()
+            for down in list(self._downstreams):  # only on the transition: O(calls in flight)
+                if any(call.upstream is up for call in down.calls):
+                    self._hold_reading(down, up)
         else:
             self._busy_upstreams.discard(up)
-        now = bool(self._busy_upstreams)
-        if now != was:
-            for down in list(self._downstreams):
-                down.upstream_busy = now
+            for down in self._held.pop(up, ()):
+                down.upstream_busy.discard(up)
                 down._update_reading()
+
+    def _hold_reading(self, down: DownstreamConnection, up: UpstreamConnection) -> None:
+        down.upstream_busy.add(up)
+        self._held.setdefault(up, set()).add(down)
+        down._update_reading()
 
     def upstream_closed(self, up: UpstreamConnection) -> None:
         """``up`` ended: a pinned client dials a new one on its next call."""
