@@ -14,10 +14,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from ..errors import ProtocolError
+from ..errors import BadMagicError, ProtocolError
 from ..protocol.decoder import FrameDecoder
 from ..protocol.header import FrameHeader
 from .calls import ProxyCall
+from .detect import explain_bad_start
 from .frames import heartbeat_echo_frame
 from .upstream import UpstreamConnection
 
@@ -79,7 +80,8 @@ class DownstreamConnection(asyncio.Protocol):
                 return
             self._frame(frame)
         if error is not None:
-            self.fail(str(error))
+            hint = explain_bad_start(data) if isinstance(error, BadMagicError) else None
+            self.fail(f"{error}: {hint}" if hint else str(error))
         elif self.decoder.buffered:
             if frames or self._partial_since is None:
                 self._partial_since = self.proxy._loop_time()

@@ -45,6 +45,7 @@ from ..plugins.ratelimit import RATE_LIMITED
 from ..transport.base import Listener, listen, parse_address, tls_for
 from .calls import CallObserver, CallRecord, ProxyCall
 from .cluster import Cluster
+from .detect import DETECT_NETWORKS, DetectingListener
 from .frames import PROXY_ERROR_PREFIX, error_reply, rebuild_request
 from .routing import LazyMetadata, RouteTable
 from .downstream import DownstreamConnection
@@ -115,7 +116,14 @@ class ProxyServer:
             for c in self.clusters.values():
                 await c.start(self)
         addr = parse_address(address)
-        listener = await listen(addr, lambda: DownstreamConnection(self), ssl=tls_for(addr.network, self.tls))
+        tls = tls_for(addr.network, self.tls)
+        listener: Listener
+        if tls is not None and self.tls_plaintext and addr.network in DETECT_NETWORKS:
+            # TLS and plain rpcx on this one port, told apart by the first byte
+            listener = await DetectingListener.listen(addr, lambda: DownstreamConnection(self), tls,
+                                                      self.frame_timeout)
+        else:
+            listener = await listen(addr, lambda: DownstreamConnection(self), ssl=tls)
         self._listeners.append(listener)
         log.info("proxy listening on %s", listener.address)
         return listener.address
