@@ -169,6 +169,7 @@ class DetectingListener:
         self._sock.close()
 
     async def wait_closed(self) -> None:
+        """Return once the accept loop and the undecided connections are done."""
         for task in [self._task, *self._classifying]:
             try:
                 await task

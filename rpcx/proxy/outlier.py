@@ -124,6 +124,7 @@ class OutlierDetector:
         return False
 
     def ejected_count(self, now: float) -> int:
+        """How many servers are ejected at ``now``."""
         return sum(1 for h in self.hosts.values() if h.is_ejected(now))
 
     def record(self, key: str, outcome: Outcome, now: float, *, servers: int) -> bool:
