@@ -398,6 +398,8 @@ async def _proxy(a: argparse.Namespace) -> int:
         print(f"serving {address}", flush=True)
     if app.admin is not None:
         print(f"admin {app.admin.address}", flush=True)
+    if app.metrics_endpoint is not None:
+        print(f"metrics {app.metrics_endpoint.address}", flush=True)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

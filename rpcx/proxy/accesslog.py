@@ -58,6 +58,8 @@ class AccessLog:
         line["time"] = datetime.datetime.fromtimestamp(record.time, datetime.timezone.utc).isoformat(
             timespec="milliseconds")
         line["rpc_time"] = round(record.rpc_time, 6)
+        if record.upstream_time is not None:
+            line["upstream_time"] = round(record.upstream_time, 6)
         if self.include_metadata:
             line["metadata"] = record.metadata
         self._stream.write(json.dumps(line, separators=(",", ":")) + "\n")

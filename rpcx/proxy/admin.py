@@ -1,16 +1,19 @@
-"""The proxy's admin HTTP endpoint: config, clusters, health, reload (layer: proxy, asyncio).
+"""The proxy's admin HTTP endpoint: config, clusters, health, reload, metrics (layer: proxy, asyncio).
 
 A deliberately small HTTP/1.1 responder on its own port (``admin: tcp@127.0.0.1:9901`` in the
 config), one request per connection, JSON out:
 
 - ``GET /health``: ``{"status": "ok", "clients": N, "reloads": N}``
 - ``GET /config``: the routes and clusters in force (names, matches, weights, timeouts, faults)
-- ``GET /clusters``: per cluster its servers, open upstream connections and breaker states
+- ``GET /clusters``: per cluster its servers, open upstream connections, breaker states and
+  outlier ejection state
 - ``POST /reload``: reload the file now; 200 ``{"reloaded": true}`` or 400 with the error
+- ``GET /metrics``: Prometheus text format (:mod:`rpcx.proxy.metrics`; 404 when the config has no
+  ``metrics``)
 
-Metrics are not served here yet: they come as observers (see ``docs/proxy.md``), and ``/metrics``
-is where a metrics plugin would answer. Requests are read with a size limit and a time limit; a
-malformed one gets 400 and the connection is closed.
+``AdminServer(app, only=("/metrics",))`` serves just those paths (the ``metrics.listen`` endpoint).
+Requests are read with a size limit and a time limit; a malformed one gets 400 and the connection
+is closed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +36,18 @@ log = logging.getLogger("rpcx.proxy")
 
 MAX_REQUEST = 8192
 READ_TIMEOUT = 10.0
+
+
+def _json_default(value: Any) -> Any:
+    return sorted(value) if isinstance(value, (set, frozenset)) else str(value)
+
+
+class _Raw:
+    """A reply body that is not JSON."""
+
+    def __init__(self, data: bytes, content_type: str) -> None:
+        self.data = data
+        self.content_type = content_type
 
 
 def _route_view(r: Any) -> dict[str, Any]:
@@ -62,8 +78,9 @@ class AdminServer:
     'AdminServer'
     """
 
-    def __init__(self, app: "ProxyApp") -> None:
+    def __init__(self, app: "ProxyApp", only: tuple[str, ...] | None = None) -> None:
         self.app = app
+        self.only = only
         self._server: asyncio.base_events.Server | None = None
         self.address = ""
 
@@ -111,7 +128,9 @@ class AdminServer:
         proxy = app.proxy
         if proxy is None or app.config is None:
             return 503, {"error": "the proxy is not started"}
-        gets = {"/health", "/config", "/clusters"}
+        gets = {"/health", "/config", "/clusters", "/metrics"}
+        if self.only is not None and path not in self.only:
+            return 404, {"error": f"no such endpoint {path}", "endpoints": list(self.only)}
         if path in gets and method != "GET" or path == "/reload" and method != "POST":
             return 405, {"error": f"{method} is not allowed on {path}"}
         if path == "/health":
@@ -125,9 +144,18 @@ class AdminServer:
                 "clusters": {n: {k: v for k, v in asdict(c).items() if k != "name"} for n, c in cfg.clusters.items()},
             }
         if path == "/clusters":
+            now = time.monotonic()  # the clock outlier ejection runs on
             return 200, {n: {"servers": c.servers, "connections": c.connections(), "retries": c.retries,
-                             "breakers": {k: b.state.value for k, b in c.breakers.items()}}
+                             "breakers": {k: b.state.value for k, b in c.breakers.items()},
+                             "outliers": None if c.outlier is None else
+                             {k: h.view(now) for k, h in c.outlier.hosts.items()}}
                          for n, c in proxy.clusters.items()}
+        if path == "/metrics":
+            if proxy.metrics is None:
+                return 404, {"error": "metrics are off: add 'metrics: true' to the configuration"}
+            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+            return 200, _Raw(generate_latest(proxy.metrics.registry), CONTENT_TYPE_LATEST)
         if path == "/reload":
             error = await app.reload()
             return (200, {"reloaded": True}) if error is None else (400, {"reloaded": False, "error": error})
@@ -137,7 +165,10 @@ class AdminServer:
     async def _reply(writer: asyncio.StreamWriter, status: int, body: Any) -> None:
         reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
                   503: "Service Unavailable"}[status]
-        data = json.dumps(body, default=str, indent=1).encode() + b"\n"
-        writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+        if isinstance(body, _Raw):
+            data, ctype = body.data, body.content_type
+        else:
+            data, ctype = json.dumps(body, default=_json_default, indent=1).encode() + b"\n", "application/json"
+        writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
                      f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
         await writer.drain()

@@ -75,7 +75,7 @@ async def _clusters(cfg: ProxyConfig, keep: dict[str, tuple[ClusterConfig, Clust
         out[name] = Cluster(name, await discovery_for(cc), connections_per_server=cc.connections_per_server,
                             connect_timeout=cc.connect_timeout, heartbeat_interval=cc.heartbeat_interval,
                             limits=_limits(cfg), group=cc.group, retries=cc.retries, breaker=breaker,
-                            tls=_client_tls(cc), server_hostname=cc.tls_server_name)
+                            tls=_client_tls(cc), server_hostname=cc.tls_server_name, outlier=cc.outlier)
     return out
 
 
@@ -90,8 +90,10 @@ def _client_tls(cc: ClusterConfig) -> ssl.SSLContext | None:
     return ctx
 
 
-def _observers(cfg: ProxyConfig, observers: Iterable[CallObserver]) -> list[CallObserver]:
+def _observers(cfg: ProxyConfig, observers: Iterable[CallObserver], metrics: CallObserver | None = None) -> list[CallObserver]:
     obs = list(observers)
+    if metrics is not None and metrics not in obs:
+        obs.append(metrics)
     if cfg.access_log is not None:
         obs.append(AccessLog(cfg.access_log.filter, path=cfg.access_log.path,
                              include_metadata=cfg.access_log.include_metadata))
@@ -101,13 +103,26 @@ def _observers(cfg: ProxyConfig, observers: Iterable[CallObserver]) -> list[Call
 async def build_proxy(cfg: ProxyConfig, *, rng: random.Random | None = None,
                       observers: Iterable[CallObserver] = ()) -> ProxyServer:
     """A :class:`ProxyServer` for ``cfg`` (not yet listening: call ``start`` for each of ``cfg.listen``).
-    The access log of ``cfg`` is added to ``observers``."""
+    The access log of ``cfg`` is added to ``observers``, and with ``metrics`` in ``cfg`` a
+    :class:`~rpcx.proxy.metrics.ProxyMetrics` (unless ``observers`` has one), kept as ``proxy.metrics``."""
     limits = _limits(cfg)
     clusters = await _clusters(cfg)
-    obs = _observers(cfg, observers)
+    observers = list(observers)
+    metrics = None
+    if cfg.metrics is not None:
+        from .metrics import DEFAULT_BUCKETS, ProxyMetrics
+
+        metrics = next((o for o in observers if isinstance(o, ProxyMetrics)), None)
+        if metrics is None:
+            metrics = ProxyMetrics(buckets=cfg.metrics.buckets or DEFAULT_BUCKETS)
+    obs = _observers(cfg, observers, metrics)
     tls = server_tls_context(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert else None
-    return ProxyServer(cfg.routes, clusters, rng=rng, observers=obs, limits=limits,
-                       frame_timeout=cfg.frame_timeout, tls=tls, max_clients=cfg.max_clients)
+    proxy = ProxyServer(cfg.routes, clusters, rng=rng, observers=obs, limits=limits,
+                        frame_timeout=cfg.frame_timeout, tls=tls, max_clients=cfg.max_clients,
+                        tls_plaintext=cfg.tls_plaintext)
+    if metrics is not None:
+        proxy.metrics = metrics.attach(proxy)
+    return proxy
 
 
 class ProxyApp:
@@ -129,6 +144,8 @@ class ProxyApp:
         self._stamp: tuple[float, int] | None = None
         self._lock = asyncio.Lock()
         self.admin: AdminServer | None = None
+        #: serves only /metrics, on ``metrics.listen``
+        self.metrics_endpoint: AdminServer | None = None
 
     def _file_stamp(self) -> tuple[float, int] | None:
         try:
@@ -149,6 +166,10 @@ class ProxyApp:
                 self.admin = AdminServer(self)
                 await self.admin.start(cfg.admin)
                 log.info("admin endpoint on %s", self.admin.address)
+            if cfg.metrics is not None and cfg.metrics.listen is not None:
+                self.metrics_endpoint = AdminServer(self, only=("/metrics",))
+                await self.metrics_endpoint.start(cfg.metrics.listen)
+                log.info("metrics endpoint on %s", self.metrics_endpoint.address)
             return bound
         except BaseException:
             await self.aclose()
@@ -165,16 +186,18 @@ class ProxyApp:
                 log.error("configuration not reloaded, the old one stays: %s", exc)
                 return str(exc)
             old = self.config
-            if (cfg.listen, cfg.tls_cert, cfg.tls_key, cfg.admin) != (old.listen, old.tls_cert, old.tls_key, old.admin):
-                log.warning("listen addresses, TLS and the admin address change only on a restart; "
-                            "the rest is reloaded")
+            if ((cfg.listen, cfg.tls_cert, cfg.tls_key, cfg.tls_plaintext, cfg.admin, cfg.metrics)
+                    != (old.listen, old.tls_cert, old.tls_key, old.tls_plaintext, old.admin, old.metrics)):
+                log.warning("listen addresses, TLS, the admin address and the metrics settings change only "
+                            "on a restart; the rest is reloaded")
             keep = {n: (old.clusters[n], c) for n, c in self.proxy.clusters.items() if n in old.clusters}
             try:
                 clusters = await _clusters(cfg, keep)
             except Exception as exc:  # noqa: BLE001 - a CA file or registry that fails keeps the old config
                 log.error("configuration not reloaded, the old one stays: %s", exc)
                 return f"{self.path}: {exc}"
-            new_observers = _observers(cfg, self.extra_observers) if cfg.access_log != old.access_log else None
+            new_observers = (_observers(cfg, self.extra_observers, self.proxy.metrics)
+                             if cfg.access_log != old.access_log else None)
             self.proxy.frame_timeout = cfg.frame_timeout
             self.proxy.max_clients = cfg.max_clients
             await self.proxy.reload(cfg.routes, clusters, new_observers)
@@ -192,8 +215,10 @@ class ProxyApp:
                 await self.reload()
 
     async def aclose(self) -> None:
-        """Close the proxy and its admin endpoint."""
+        """Close the proxy and its admin (and metrics) endpoint."""
         if self.admin is not None:
             await self.admin.aclose()
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.aclose()
         if self.proxy is not None:
             await self.proxy.aclose()

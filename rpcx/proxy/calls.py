@@ -36,7 +36,7 @@ __all__ = ["ProxyCall", "CallRecord", "CallObserver", "FIELDS"]
 #: the fields of a record, as filter expressions and log lines name them
 FIELDS = frozenset({
     "time", "client", "service", "method", "route", "cluster", "upstream", "status", "error", "fault",
-    "rpc_time", "seq", "oneway", "request_bytes", "response_bytes",
+    "rpc_time", "seq", "oneway", "request_bytes", "response_bytes", "upstream_time", "retries",
 })
 
 
@@ -45,7 +45,9 @@ class CallRecord:
     """A finished call. ``status`` is ``ok`` (a normal reply, or a oneway call forwarded), ``error``
     (an error reply, from upstream or from the proxy: ``error`` says which and why) or
     ``unfinished`` (the client left before its reply). ``rpc_time`` is seconds from the request's
-    arrival to its end; ``fault`` is ``delay``, ``abort``, ``delay+abort`` or None."""
+    arrival to its end; ``fault`` is ``delay``, ``abort``, ``delay+abort`` or None. ``upstream_time``
+    is seconds from the (last) write of the request upstream to its reply, None when no reply came
+    from upstream; ``retries`` is how many more servers the call was sent to after the first."""
 
     client: str
     service: str
@@ -61,6 +63,8 @@ class CallRecord:
     fault: str | None = None
     request_bytes: int = 0
     response_bytes: int = 0
+    upstream_time: float | None = None
+    retries: int = 0
     time: float = field(default_factory=time.time)
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -84,6 +88,7 @@ class ProxyCall:
     __slots__ = (
         "down", "client_seq", "header", "md", "route", "cluster", "upstream", "upstream_seq", "start",
         "fault", "timer", "done", "request_bytes", "clusters", "frame", "key", "tried", "retries_left",
+        "sent",
     )
 
     def __init__(self, down: "DownstreamConnection", header: FrameHeader, md: LazyMetadata, start: float,
@@ -109,6 +114,8 @@ class ProxyCall:
         self.key: str | None = None
         self.tried: list[str] = []
         self.retries_left = 0
+        #: when the request was (last) handed to an upstream connection (only kept for observers)
+        self.sent: float | None = None
 
     def __repr__(self) -> str:
         h = self.header

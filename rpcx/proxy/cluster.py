@@ -6,7 +6,8 @@ The servers come from a :class:`~rpcx.client.discovery.ServiceDiscovery`: a stat
 call by smooth weighted round robin on each server's ``weight`` metadata (the client's
 :class:`~rpcx.client.weighted.WeightedRoundRobinSelector`), skipping servers whose circuit breaker
 (the client's :class:`~rpcx.client.breaker.CircuitBreaker`, one per server when ``breaker`` is set)
-is open and servers a retried call already failed on. ``retries`` is how many more servers a call
+is open, servers ejected as outliers (:mod:`rpcx.proxy.outlier`, when ``outlier`` is set) and servers a
+retried call already failed on. ``retries`` is how many more servers a call
 may be tried on after a dial or connection error (Go's Failover rule: only those are retried).
 
 Calls from every client share ``connections_per_server`` connections to each server, used in turn
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import ssl as _ssl
 from typing import Any, Callable, Iterable
 
@@ -27,6 +29,7 @@ from ..client.discovery import KVPair, ServiceDiscovery
 from ..client.selector import Call, Outcome, filter_servers
 from ..client.weighted import WeightedRoundRobinSelector
 from ..protocol.decoder import Limits
+from .outlier import OutlierConfig, OutlierDetector
 from .upstream import UpstreamConnection, UpstreamEvents
 
 __all__ = ["Cluster"]
@@ -49,8 +52,10 @@ class Cluster:
                  tls: _ssl.SSLContext | None = None, connect_timeout: float = 5.0,
                  heartbeat_interval: float | None = None, limits: Limits = Limits(), group: str = "",
                  retries: int = 0, breaker: Callable[[], CircuitBreaker] | None = None,
-                 server_hostname: str | None = None) -> None:
+                 server_hostname: str | None = None, outlier: OutlierConfig | None = None) -> None:
         self.name = name
+        #: outlier ejection of this cluster's servers (None: off)
+        self.outlier = OutlierDetector(outlier) if outlier is not None else None
         self.server_hostname = server_hostname
         self.retries = retries
         #: makes one server's breaker (None: no breakers)
@@ -75,6 +80,8 @@ class Cluster:
     def _update(self, pairs: list[KVPair]) -> None:
         self.servers = filter_servers(pairs, self.group)
         self._selector.update_server(self.servers)
+        if self.outlier is not None:
+            self.outlier.forget(self.servers)
         for key in list(self._pool):
             if key not in self.servers:  # a server that left: its connections go (their calls get errors)
                 for up in self._pool.pop(key):
@@ -97,13 +104,19 @@ class Cluster:
     def pick_server(self, exclude: Iterable[str] = ()) -> str | None:
         """The next server whose breaker lets a call through, not in ``exclude``; None when there is none."""
         excluded = set(exclude)
-        if self.breaker is None and not excluded:
+        outlier = self.outlier
+        if self.breaker is None and outlier is None and not excluded:
             return self._selector.select(_ANY_CALL)
+        now = time.monotonic()
+        panic: str | None = None
         for _ in range(len(self.servers)):
             key = self._selector.select(_ANY_CALL)
             if key is None:
                 return None
             if key in excluded:
+                continue
+            if outlier is not None and outlier.is_ejected(key, now):
+                panic = panic or key  # used only if every other server is out too
                 continue
             if self.breaker is not None:
                 b = self.breakers.get(key)
@@ -112,13 +125,19 @@ class Cluster:
                 if not b.allow():
                     continue
             return key
-        return None
+        if panic is not None and self.breaker is not None:
+            b = self.breakers.get(panic)
+            if b is not None and not b.allow():
+                return None
+        return panic
 
     def report(self, key: str, outcome: Outcome) -> None:
-        """How a call sent to ``key`` ended, for its breaker."""
+        """How a call sent to ``key`` ended, for its breaker and outlier ejection."""
         b = self.breakers.get(key)
         if b is not None:
             b.record(outcome)
+        if self.outlier is not None:
+            self.outlier.record(key, outcome, time.monotonic(), servers=len(self.servers))
 
     def connection(self, key: str) -> UpstreamConnection:
         """A shared connection to ``key``: one of up to ``connections_per_server``, in turn."""

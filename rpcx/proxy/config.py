@@ -41,10 +41,11 @@ from ..client.discovery import KVPair
 from .expr import ExpressionError, compile_filter
 from .calls import FIELDS
 from .faults import AbortFault, DelayFault, Faults
+from .outlier import ERROR_KINDS, OutlierConfig
 from .routing import Match, Route, RouteTable, StringMatch
 
-__all__ = ["ConfigError", "ProxyConfig", "ClusterConfig", "AccessLogConfig", "parse_config", "load_config",
-           "parse_duration"]
+__all__ = ["ConfigError", "ProxyConfig", "ClusterConfig", "AccessLogConfig", "MetricsConfig", "parse_config",
+           "load_config", "parse_duration"]
 
 
 class ConfigError(ValueError):
@@ -79,6 +80,16 @@ class ClusterConfig:
     tls_ca: str | None = None
     tls_insecure: bool = False
     tls_server_name: str | None = None
+    #: outlier ejection of the servers (None: off)
+    outlier: OutlierConfig | None = None
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus metrics: served on the admin endpoint's ``/metrics``, and on ``listen`` if set."""
+
+    listen: str | None = None
+    buckets: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,10 @@ class ProxyConfig:
     admin: str | None = None
     #: client connections open at once at most (None: no limit)
     max_clients: int | None = None
+    #: Prometheus metrics (None: not collected)
+    metrics: MetricsConfig | None = None
+    #: the TLS listeners also take plain rpcx, told apart by the first byte
+    tls_plaintext: bool = False
 
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
@@ -311,7 +326,7 @@ def _route(value: Any, where: str, clusters: dict[str, ClusterConfig], default_n
 
 def _cluster(name: str, value: Any, where: str) -> ClusterConfig:
     c = _mapping(value, where, {"servers", "registry", "connections_per_server", "connect_timeout",
-                                "heartbeat_interval", "group", "retries", "breaker", "tls"})
+                                "heartbeat_interval", "group", "retries", "breaker", "tls", "outlier"})
     if ("servers" in c) == ("registry" in c):
         raise ConfigError(where, "give either servers: [...] or registry: {url: ..., service: ...}")
     servers: list[KVPair] = []
@@ -384,11 +399,88 @@ def _cluster(name: str, value: Any, where: str) -> ClusterConfig:
         heartbeat_interval=(parse_duration(c["heartbeat_interval"], f"{where}.heartbeat_interval")
                             if c.get("heartbeat_interval") else None),
         group=str(c.get("group", "")),
+        outlier=_outlier(c.get("outlier"), f"{where}.outlier"),
     )
 
 
+def _whole(value: Any, where: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(where, f"expected a whole number >= {low}, got {value!r}")
+    return value
+
+
+def _outlier(value: Any, where: str) -> OutlierConfig | None:
+    """``outlier: {consecutive_errors, error_rate, window, min_calls, base_ejection_time,
+    max_ejection_time, max_ejection_percent, errors}`` (``outlier: true``: the defaults)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        value = {}
+    o = _mapping(value, where, {"consecutive_errors", "error_rate", "window", "min_calls", "base_ejection_time",
+                                "max_ejection_time", "max_ejection_percent", "errors"})
+    d = OutlierConfig()
+    consecutive = _whole(o.get("consecutive_errors", d.consecutive_errors), f"{where}.consecutive_errors", 0)
+    rate = None
+    if o.get("error_rate") is not None:
+        rate = _number(o["error_rate"], f"{where}.error_rate", 0, 1)
+        if rate == 0:
+            raise ConfigError(f"{where}.error_rate", "must be more than 0 (leave it out for none)")
+    if consecutive == 0 and rate is None:
+        raise ConfigError(where, "consecutive_errors is 0 and no error_rate: nothing would eject a server")
+    window = parse_duration(o.get("window", d.window), f"{where}.window")
+    if window == 0:
+        raise ConfigError(f"{where}.window", "must be more than 0")
+    base = parse_duration(o.get("base_ejection_time", d.base_ejection_time), f"{where}.base_ejection_time")
+    if base == 0:
+        raise ConfigError(f"{where}.base_ejection_time", "must be more than 0")
+    cap = parse_duration(o.get("max_ejection_time", max(base, d.max_ejection_time)), f"{where}.max_ejection_time")
+    if cap < base:
+        raise ConfigError(f"{where}.max_ejection_time", f"must be at least base_ejection_time ({base:g}s)")
+    errors = o.get("errors", sorted(d.errors))
+    if not isinstance(errors, list) or not errors:
+        raise ConfigError(f"{where}.errors", f"expected a non-empty list of: {', '.join(sorted(ERROR_KINDS))}")
+    for i, e in enumerate(errors):
+        if e not in ERROR_KINDS:
+            raise ConfigError(f"{where}.errors[{i}]", f"unknown error kind {e!r} (expected one of: "
+                                                      f"{', '.join(sorted(ERROR_KINDS))})")
+    return OutlierConfig(
+        consecutive_errors=consecutive, error_rate=rate, window=window,
+        min_calls=_whole(o.get("min_calls", d.min_calls), f"{where}.min_calls", 1),
+        base_ejection_time=base, max_ejection_time=cap,
+        max_ejection_percent=_number(o.get("max_ejection_percent", d.max_ejection_percent),
+                                     f"{where}.max_ejection_percent", 0, 100),
+        errors=frozenset(errors),
+    )
+
+
+def _metrics(value: Any) -> MetricsConfig | None:
+    """``metrics: true`` or ``metrics: {listen: tcp@HOST:PORT, buckets: [0.001, 0.01, ...]}``."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        value = {}
+    m = _mapping(value, "metrics", {"listen", "buckets"})
+    listen = _tcp_address(m["listen"], "metrics.listen", "the metrics endpoint") if m.get("listen") is not None else None
+    buckets = None
+    if m.get("buckets") is not None:
+        b = m["buckets"]
+        if not isinstance(b, list) or not b:
+            raise ConfigError("metrics.buckets", "expected a non-empty list of latency bounds in seconds")
+        bounds = [parse_duration(x, f"metrics.buckets[{i}]") for i, x in enumerate(b)]
+        for i, x in enumerate(bounds):
+            if x == 0 or (i and x <= bounds[i - 1]):
+                raise ConfigError(f"metrics.buckets[{i}]", "bounds must be more than 0 and increasing")
+        buckets = tuple(bounds)
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        raise ConfigError("metrics", "Prometheus metrics need prometheus_client: "
+                                     "pip install 'rpcx-python[metrics]'") from None
+    return MetricsConfig(listen=listen, buckets=buckets)
+
+
 _TOP = {"listen", "clusters", "routes", "default", "access_log", "frame_timeout", "max_message_length", "tls",
-        "admin", "max_clients"}
+        "admin", "max_clients", "metrics"}
 
 
 def parse_config(doc: Any) -> ProxyConfig:
@@ -430,9 +522,12 @@ def parse_config(doc: Any) -> ProxyConfig:
                 raise ConfigError("access_log.filter", str(exc)) from None
         access = AccessLogConfig(path=_str(a.get("path", "-"), "access_log.path"), filter=filt,
                                  include_metadata=bool(a.get("include_metadata", False)))
-    tls = _mapping(top.get("tls"), "tls", {"cert", "key"})
+    tls = _mapping(top.get("tls"), "tls", {"cert", "key", "plaintext"})
     if tls and not ("cert" in tls and "key" in tls):
         raise ConfigError("tls", "give both cert and key (PEM files)")
+    plaintext = tls.get("plaintext", False)
+    if not isinstance(plaintext, bool):
+        raise ConfigError("tls.plaintext", f"expected true or false, got {plaintext!r}")
     ft = top.get("frame_timeout", 30.0)
     mml = top.get("max_message_length")
     if mml is not None and (isinstance(mml, bool) or not isinstance(mml, int) or mml < 1):
@@ -445,6 +540,8 @@ def parse_config(doc: Any) -> ProxyConfig:
         tls_key=_str(tls["key"], "tls.key") if tls else None,
         admin=_admin(top.get("admin")),
         max_clients=_max_clients(top.get("max_clients")),
+        metrics=_metrics(top.get("metrics")),
+        tls_plaintext=plaintext,
     )
 
 
@@ -459,10 +556,14 @@ def _max_clients(value: Any) -> int | None:
 def _admin(value: Any) -> str | None:
     if value is None:
         return None
-    addr = _str(value, "admin")
+    return _tcp_address(value, "admin", "the admin endpoint")
+
+
+def _tcp_address(value: Any, where: str, what: str) -> str:
+    addr = _str(value, where)
     network, sep, rest = addr.partition("@")
     if not sep or network != "tcp" or ":" not in rest:
-        raise ConfigError("admin", f"expected tcp@HOST:PORT (the admin endpoint is HTTP over tcp), got {addr!r}")
+        raise ConfigError(where, f"expected tcp@HOST:PORT ({what} is HTTP over tcp), got {addr!r}")
     return addr
 
 

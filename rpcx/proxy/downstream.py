@@ -15,9 +15,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from ..errors import ProtocolError
+from ..errors import BadMagicError, ProtocolError
 from ..protocol.decoder import FrameDecoder
 from .calls import ProxyCall
+from .detect import explain_bad_start
 from .frames import heartbeat_echo_frame, read_header
 from .turn import TurnWriter, turn_writer
 from .upstream import UpstreamConnection
@@ -48,11 +49,10 @@ class DownstreamConnection(asyncio.Protocol):
         self._frame_timer: asyncio.TimerHandle | None = None
         #: replies to write at the end of this loop turn (see send); None: none yet
         self._wbuf: list[bytes | bytearray] | None = None
-        self._turn: TurnWriter | None = None
-        #: why reading from this client is paused: it does not read its replies, and/or an
-        #: upstream connection does not take requests fast enough
+        #: why reading from this client is paused: it does not read its replies, and/or the
+        #: upstream connections its calls went to do not take requests fast enough (those, if any)
         self.slow_reader = False
-        self.upstream_busy = False
+        self.upstream_busy: set[UpstreamConnection] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -70,9 +70,6 @@ class DownstreamConnection(asyncio.Protocol):
         elif peer:
             self.host = self.peer = str(peer)
         self.proxy._downstreams.add(self)
-        if self.proxy._busy_upstreams:
-            self.upstream_busy = True
-            self._update_reading()
 
     def data_received(self, data: bytes) -> None:
         error: ProtocolError | None = None
@@ -85,7 +82,8 @@ class DownstreamConnection(asyncio.Protocol):
                 return
             self._frame(frame)
         if error is not None:
-            self.fail(str(error))
+            hint = explain_bad_start(data) if isinstance(error, BadMagicError) else None
+            self.fail(f"{error}: {hint}" if hint else str(error))
         elif self.decoder.buffered:
             if frames or self._partial_since is None:
                 self._partial_since = self.proxy._loop_time()

@@ -45,6 +45,7 @@ from ..plugins.ratelimit import RATE_LIMITED
 from ..transport.base import Listener, listen, parse_address, tls_for
 from .calls import CallObserver, CallRecord, ProxyCall
 from .cluster import Cluster
+from .detect import DETECT_NETWORKS, DetectingListener
 from .frames import PROXY_ERROR_PREFIX, error_reply, rebuild_request, with_seq
 from .routing import LazyMetadata, RouteTable
 from .downstream import DownstreamConnection
@@ -75,6 +76,7 @@ class ProxyServer:
         frame_timeout: float | None = 30.0,
         tls: _ssl.SSLContext | None = None,
         max_clients: int | None = None,
+        tls_plaintext: bool = False,
     ) -> None:
         missing = {name for r in routes.all_routes() for name, _ in r.clusters} - set(clusters)
         if missing:
@@ -87,11 +89,17 @@ class ProxyServer:
         self.frame_timeout = frame_timeout
         self.tls = tls
         self.pushes_dropped = 0
+        #: with ``tls``: a listener also takes plain rpcx, told apart from TLS by the first byte
+        self.tls_plaintext = tls_plaintext
+        #: the :class:`~rpcx.proxy.metrics.ProxyMetrics` observer, if any (the admin endpoint serves it)
+        self.metrics: Any = None
         #: client connections open at once at most (None: no limit); more are closed at once
         self.max_clients = max_clients
         self.clients_refused = 0
-        #: upstream connections whose write buffer is over its high-water mark now
+        #: upstream connections whose write buffer is over its high-water mark now, and for each
+        #: the clients not read from until it takes bytes again
         self._busy_upstreams: set[UpstreamConnection] = set()
+        self._held: dict[UpstreamConnection, set[DownstreamConnection]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[Listener] = []
         self._downstreams: set[DownstreamConnection] = set()
@@ -108,7 +116,14 @@ class ProxyServer:
             for c in self.clusters.values():
                 await c.start(self)
         addr = parse_address(address)
-        listener = await listen(addr, lambda: DownstreamConnection(self), ssl=tls_for(addr.network, self.tls))
+        tls = tls_for(addr.network, self.tls)
+        listener: Listener
+        if tls is not None and self.tls_plaintext and addr.network in DETECT_NETWORKS:
+            # TLS and plain rpcx on this one port, told apart by the first byte
+            listener = await DetectingListener.listen(addr, lambda: DownstreamConnection(self), tls,
+                                                      self.frame_timeout)
+        else:
+            listener = await listen(addr, lambda: DownstreamConnection(self), ssl=tls)
         self._listeners.append(listener)
         log.info("proxy listening on %s", listener.address)
         return listener.address
@@ -249,6 +264,10 @@ class ProxyServer:
             up = cluster.connection(key)
         call.upstream = up
         call.upstream_seq = None
+        if self.observers:
+            call.sent = self._loop_time()
+        if self._busy_upstreams and up in self._busy_upstreams and up not in down.upstream_busy:
+            self._hold_reading(down, up)  # this request may go out; the client's next ones wait
         if h.oneway:
             up.forward(call.frame, None)  # nothing is kept for a oneway call
             self._finish(call, "ok", None)
@@ -284,7 +303,8 @@ class ProxyServer:
             call.upstream.forget(call)
         self._finish(call, "unfinished", "the client closed the connection")
 
-    def _finish(self, call: ProxyCall, status: str, error: str | None, reply: bytes | bytearray | None = None) -> None:
+    def _finish(self, call: ProxyCall, status: str, error: str | None, reply: bytes | bytearray | None = None,
+                upstream_time: float | None = None) -> None:
         call.done = True
         if call.timer is not None:
             call.timer.cancel()
@@ -294,9 +314,10 @@ class ProxyServer:
         if reply is not None:
             down.send(reply)
         if self.observers:
-            self._record(call, status, error, len(reply) if reply is not None else 0)
+            self._record(call, status, error, len(reply) if reply is not None else 0, upstream_time)
 
-    def _record(self, call: ProxyCall, status: str, error: str | None, response_bytes: int) -> None:
+    def _record(self, call: ProxyCall, status: str, error: str | None, response_bytes: int,
+                upstream_time: float | None = None) -> None:
         h = call.header
         want_md = any(o.wants_metadata for o in self.observers)
         up = call.upstream
@@ -306,6 +327,7 @@ class ProxyServer:
             upstream=up.key if up is not None else None, status=status, error=error,
             rpc_time=self._loop_time() - call.start, seq=call.client_seq, oneway=h.oneway, fault=call.fault,
             request_bytes=call.request_bytes, response_bytes=response_bytes,
+            upstream_time=upstream_time, retries=len(call.tried),
             metadata=call.md.get() if want_md else {},
         )
         for o in self.observers:
@@ -319,12 +341,15 @@ class ProxyServer:
         """The reply to ``call`` arrived: send its frame to the client under the client's seq."""
         if call.done:
             return
-        self._report(call, Outcome.SUCCESS)  # a service error is an answer too
+        failed = ev.frame[2] & 0x03 == 1  # an error reply: its text is in the metadata, already parsed
+        # a service error is an answer too (the breaker counts it a success; outlier ejection may not)
+        self._report(call, Outcome.SERVICE_ERROR if failed else Outcome.SUCCESS)
         reply = with_seq(ev.frame, call.client_seq)
-        if ev.frame[2] & 0x03 == 1:  # an error reply: its text is in the metadata, already parsed
-            self._finish(call, "error", ev.message.error, reply)
+        up_time = None if call.sent is None else self._loop_time() - call.sent
+        if failed:
+            self._finish(call, "error", ev.message.error, reply, up_time)
         else:
-            self._finish(call, "ok", None, reply)
+            self._finish(call, "ok", None, reply, up_time)
 
     def upstream_failed(self, call: ProxyCall, text: str, sent: bool) -> None:
         """``call`` cannot get a reply from its upstream (``sent``: the request had been written):
@@ -365,18 +390,27 @@ class ProxyServer:
         owner.send(encode(msg))  # decompress=False upstream: a compressed payload stays as it came
 
     def upstream_busy(self, up: UpstreamConnection, busy: bool) -> None:
-        """``up`` stopped (or resumed) taking bytes as fast as they come: while any upstream
-        connection is busy, no client is read from, so requests cannot pile up in the proxy."""
-        was = bool(self._busy_upstreams)
+        """``up`` stopped (or resumed) taking bytes as fast as they come. While it is busy, the
+        clients with calls on it, and any client that sends it another call, are not read from
+        (so requests cannot pile up in the proxy); clients whose calls go elsewhere carry on."""
         if busy:
+            if up in self._busy_upstreams:
+                return
             self._busy_upstreams.add(up)
+            self._held[up] = set()
+            for down in list(self._downstreams):  # only on the transition: O(calls in flight)
+                if any(call.upstream is up for call in down.calls):
+                    self._hold_reading(down, up)
         else:
             self._busy_upstreams.discard(up)
-        now = bool(self._busy_upstreams)
-        if now != was:
-            for down in list(self._downstreams):
-                down.upstream_busy = now
+            for down in self._held.pop(up, ()):
+                down.upstream_busy.discard(up)
                 down._update_reading()
+
+    def _hold_reading(self, down: DownstreamConnection, up: UpstreamConnection) -> None:
+        down.upstream_busy.add(up)
+        self._held.setdefault(up, set()).add(down)
+        down._update_reading()
 
     def upstream_closed(self, up: UpstreamConnection) -> None:
         """``up`` ended: a pinned client dials a new one on its next call."""

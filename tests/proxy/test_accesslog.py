@@ -32,6 +32,8 @@ async def test_filter_on_status_time_and_metadata(proxy_factory, server) -> None
     assert [(r["method"], r["status"]) for r in lines] == [("Mul", "ok"), ("Fail", "error")]
     assert lines[1]["error"] == "arith failed on purpose" and lines[0]["route"] == "default"
     assert lines[0]["upstream"] == server and lines[0]["cluster"] == "a"
+    # the time upstream took is part of (so no more than) the time the client saw
+    assert 0 < lines[0]["upstream_time"] <= lines[0]["rpc_time"] and lines[0]["retries"] == 0
     assert log.wants_metadata
 
 
@@ -53,4 +55,5 @@ async def test_unfinished_calls_are_logged(proxy_factory, echo_upstream) -> None
     await rec.wait_for(1)
     [line] = [json.loads(x) for x in out.getvalue().splitlines()]
     assert line["status"] == "unfinished" and line["error"] == "the client closed the connection"
+    assert line["upstream_time"] is None  # no reply came from upstream
     assert not log.wants_metadata

@@ -46,6 +46,16 @@ def doc(**changes: object) -> dict:
     (doc(default={"cluster": "a"}, access_log={"filter": "rpc_tme > 1"}), "access_log.filter",
      "unknown field 'rpc_tme'"),
     (doc(default={"cluster": "a"}, access_log={"filter": "status = 1"}), "access_log.filter", "column"),
+    (doc(default={"cluster": "a"}, metrics={"port": 9}), "metrics.port", "unknown key"),
+    (doc(default={"cluster": "a"}, metrics={"listen": "127.0.0.1:9"}), "metrics.listen", "expected tcp@HOST:PORT"),
+    (doc(default={"cluster": "a"}, metrics={"buckets": []}), "metrics.buckets", "non-empty list"),
+    (doc(default={"cluster": "a"}, metrics={"buckets": ["10ms", "1ms"]}), "metrics.buckets[1]", "increasing"),
+    (doc(default={"cluster": "a"}, metrics={"buckets": ["soon"]}), "metrics.buckets[0]", "expected a duration"),
+    (doc(default={"cluster": "a"}, metrics="yes"), "metrics", "expected a mapping"),
+    (doc(default={"cluster": "a"}, tls={"cert": "c", "key": "k", "plaintext": 1}), "tls.plaintext",
+     "expected true or false"),
+    (doc(clusters={"a": {"servers": ["tcp@127.0.0.1:1"], "outlier": {"window": 0}}}, default={"cluster": "a"}),
+     "clusters.a.outlier.window", "must be more than 0"),
 ])
 def test_mistakes_say_where_and_what(document: dict, where: str, what: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -58,6 +68,26 @@ def test_the_example_config_is_valid() -> None:
     cfg = load_config(str(ROOT / "examples" / "proxy" / "proxy.yaml"))
     assert [r.name for r in cfg.routes.routes] == ["chaos", "mul"]
     assert cfg.routes.routes[1].timeout == 2.0 and cfg.access_log is not None
+    outlier = cfg.clusters["arith"].outlier
+    assert outlier is not None and outlier.error_rate == 0.5 and outlier.max_ejection_percent == 50
+    # the commented metrics and TLS lines are valid too
+    text = (ROOT / "examples" / "proxy" / "proxy.yaml").read_text()
+    assert "# metrics: true\n" in text and "# tls: {cert: cert.pem, key: key.pem, plaintext: true}\n" in text
+    import yaml
+
+    doc = yaml.safe_load(text.replace("# metrics: true", "metrics: true")
+                         .replace("# tls: {cert", "tls: {cert"))
+    full = parse_config(doc)
+    assert full.metrics is not None and full.tls_plaintext
+
+
+def test_a_mistake_in_a_new_key_names_the_file_and_place(tmp_path: Path) -> None:
+    p = tmp_path / "p.yaml"
+    p.write_text("listen: tcp@127.0.0.1:0\nclusters: {a: {servers: [tcp@127.0.0.1:1], outlier: {errors: [boom]}}}\n"
+                 "default: {cluster: a}\nmetrics: true\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(p))
+    assert str(info.value).startswith(f"{p}: clusters.a.outlier.errors[0]: unknown error kind 'boom' (expected one of: ")
 
 
 def test_yaml_syntax_error_names_line_and_column(tmp_path: Path) -> None:

@@ -300,19 +300,44 @@ async def test_a_client_that_does_not_read_stops_being_read(proxy_factory, echo_
     assert seqs == set(range(n))
 
 
-async def test_an_upstream_that_does_not_read_stops_the_proxy_reading_clients(proxy_factory, echo_upstream) -> None:
-    proxy, paddr = await proxy_factory({"clusters": {"up": {"servers": [echo_upstream.address],
-                                                            "connections_per_server": 1}},
-                                        "default": {"cluster": "up"}})
-    async with await Client.connect(paddr, Option(serialize_type=SerializeType.NONE)) as c:
-        assert await c.call("S", "M", b"warm") == b"warm"
-        echo_upstream.pause_reading()
-        big = b"q" * (1 << 20)
-        calls = [asyncio.ensure_future(c.call("S", "M", big)) for _ in range(30)]
-        async with asyncio.timeout(WAIT):
-            while not proxy._busy_upstreams:
-                await asyncio.sleep(0.01)
-        assert all(d.upstream_busy for d in proxy._downstreams)
-        echo_upstream.resume_reading()
-        assert await asyncio.wait_for(asyncio.gather(*calls), 60) == [big] * 30
-        assert not proxy._busy_upstreams and not any(d.upstream_busy for d in proxy._downstreams)
+async def test_an_upstream_that_does_not_read_stops_the_proxy_reading_its_clients_only(proxy_factory, echo_upstream) -> None:
+    """Backpressure per upstream connection: while one does not take requests, the clients sending
+    to it are not read from (nothing piles up in the proxy), and a client whose calls go to another
+    upstream is not held up at all."""
+    other = EchoUpstream()
+    await other.start()
+    try:
+        proxy, paddr = await proxy_factory({
+            "clusters": {"up": {"servers": [echo_upstream.address], "connections_per_server": 1},
+                         "other": {"servers": [other.address]}},
+            "routes": [{"name": "slow", "match": {"method": "M"}, "cluster": "up"}],
+            "default": {"cluster": "other"}})
+        opt = Option(serialize_type=SerializeType.NONE)
+        async with await Client.connect(paddr, opt) as c, await Client.connect(paddr, opt) as elsewhere, \
+                await Client.connect(paddr, opt) as late:
+            assert await c.call("S", "M", b"warm") == b"warm"
+            assert await elsewhere.call("S", "N", b"warm") == b"warm"
+            echo_upstream.pause_reading()
+            big = b"q" * (1 << 20)
+            calls = [asyncio.ensure_future(c.call("S", "M", big)) for _ in range(30)]
+            async with asyncio.timeout(WAIT):
+                while not proxy._busy_upstreams:
+                    await asyncio.sleep(0.01)
+            [busy] = proxy._busy_upstreams
+            held = [d for d in proxy._downstreams if d.upstream_busy]
+            assert len(held) == 1 and held[0].upstream_busy == {busy}
+            # a client routed elsewhere carries on while the slow upstream is stalled
+            for i in range(50):
+                assert await asyncio.wait_for(elsewhere.call("S", "N", b"%d" % i), WAIT) == b"%d" % i
+            assert all(not c.done() for c in calls)
+            # a client that now sends to the busy upstream is held after that request too
+            late_call = asyncio.ensure_future(late.call("S", "M", b"late"))
+            async with asyncio.timeout(WAIT):
+                while sum(1 for d in proxy._downstreams if d.upstream_busy) < 2:
+                    await asyncio.sleep(0.01)
+            echo_upstream.resume_reading()
+            assert await asyncio.wait_for(asyncio.gather(*calls), 60) == [big] * 30
+            assert await asyncio.wait_for(late_call, WAIT) == b"late"
+            assert not proxy._busy_upstreams and not any(d.upstream_busy for d in proxy._downstreams)
+    finally:
+        await other.aclose()
