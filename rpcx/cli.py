@@ -216,20 +216,30 @@ async def _serve(a: argparse.Namespace) -> int:
     return 0
 
 
+#: registry schemes the gateway opens through :func:`rpcx.registry.registry_discovery`
+_REGISTRY_SCHEMES = ("redis", "etcd", "zookeeper", "consul", "mdns", "dns")
+
+
 def _discovery(registry: str) -> Any:
     """``peer2peer://ADDRESS`` or ``multiple://ADDRESS,ADDRESS`` (rpcx-gateway's ``-registry``); an
-    address without a network is tcp, as in Go (``127.0.0.1:8972`` is ``tcp@127.0.0.1:8972``)."""
+    address without a network is tcp, as in Go (``127.0.0.1:8972`` is ``tcp@127.0.0.1:8972``).
+    A registry URL (``redis://``, ``etcd://``, ``zookeeper://``, ``consul://``, ``mdns://``,
+    ``dns://``) returns None here: it is opened, and can fail, only once the loop runs."""
     from .client import KVPair, MultipleServersDiscovery, Peer2PeerDiscovery
 
     scheme, sep, rest = registry.partition("://")
+    if sep and scheme in _REGISTRY_SCHEMES:
+        return None
     keys = [k if "@" in k else f"tcp@{k}" for k in rest.split(",") if k]
     if not sep or not keys:
-        raise _Usage(f"--registry is peer2peer://ADDRESS or multiple://ADDRESS,ADDRESS, got {registry!r}")
+        raise _Usage(f"--registry is peer2peer://ADDRESS, multiple://ADDRESS,ADDRESS or a registry URL "
+                     f"such as redis://127.0.0.1:6379, got {registry!r}")
     if scheme == "peer2peer" and len(keys) == 1:
         return Peer2PeerDiscovery(keys[0])
     if scheme == "multiple":
         return MultipleServersDiscovery([KVPair(k) for k in keys])
-    raise _Usage(f"unknown registry {scheme!r} (peer2peer:// with one address, or multiple://)")
+    known = ", ".join(f"{s}://" for s in _REGISTRY_SCHEMES)
+    raise _Usage(f"unknown registry {scheme!r} (peer2peer:// with one address, multiple://, or {known})")
 
 
 async def _gateway(a: argparse.Namespace) -> int:
@@ -238,12 +248,21 @@ async def _gateway(a: argparse.Namespace) -> int:
         from .gateway.standalone import StandaloneGateway
     except ImportError as exc:
         return fail("rpcx gateway", "cannot run the gateway", exc)
-    gw = StandaloneGateway(_discovery(a.registry), timeout=a.timeout or None, disable_jsonrpc=a.no_jsonrpc,
+    discovery = _discovery(a.registry)
+    if discovery is None:  # a registry: one connection, a discovery per service path cloned from it
+        from .registry import registry_discovery
+
+        try:
+            discovery = await registry_discovery(a.registry, "", base_path=a.base_path)
+        except (RpcxError, ValueError, OSError) as exc:
+            return fail("rpcx gateway", f"cannot use registry {a.registry} (is it running there?)", exc)
+    gw = StandaloneGateway(discovery, timeout=a.timeout or None, disable_jsonrpc=a.no_jsonrpc,
                            cors=CorsOptions.allow_all() if a.cors else None, console=a.console)
     try:
         address = await gw.start(a.address)
     except (OSError, ValueError, RpcxError) as exc:
         await gw.aclose()
+        await _close_discovery(discovery)
         return fail("rpcx gateway", f"cannot listen on {a.address}", exc)
     print(f"serving {address}", flush=True)
     loop = asyncio.get_running_loop()
@@ -256,7 +275,14 @@ async def _gateway(a: argparse.Namespace) -> int:
         await stop.wait()
     finally:
         await gw.aclose()
+        await _close_discovery(discovery)
     return 0
+
+
+async def _close_discovery(discovery: Any) -> None:
+    aclose = getattr(discovery, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def _endpoint(text: str, option: str) -> tuple[str, int]:
@@ -476,12 +502,16 @@ def parser() -> argparse.ArgumentParser:
                                    "servers of a registry (what rpcxio/rpcx-gateway does); prints 'serving ADDRESS'. "
                                    "Answers as Go's same-port gateway does; see docs/gateway.md.\n\n"
                                    "  rpcx gateway tcp@127.0.0.1:9981 --registry peer2peer://tcp@127.0.0.1:8972\n"
+                                   "  rpcx gateway tcp@127.0.0.1:9981 --registry redis://127.0.0.1:6379 --base-path /rpcx_test\n"
                                    "  curl http://127.0.0.1:9981/Arith -H 'X-RPCX-SerializeType: 1' "
                                    "-H 'X-RPCX-ServiceMethod: Mul' -d '{\"A\":10,\"B\":20}'")
     w.add_argument("address", help="where to listen for HTTP, e.g. tcp@127.0.0.1:9981")
     w.add_argument("--registry", required=True,
-                   help="where the servers are: peer2peer://ADDRESS or multiple://ADDRESS,ADDRESS, "
-                        "e.g. --registry multiple://tcp@10.0.0.1:8972,tcp@10.0.0.2:8972")
+                   help="where the servers are: peer2peer://ADDRESS, multiple://ADDRESS,ADDRESS, or a registry "
+                        "(redis://, etcd://, zookeeper://, consul:// HOST:PORT, mdns://, dns://NS/NAME?port=P), "
+                        "e.g. --registry multiple://tcp@10.0.0.1:8972,tcp@10.0.0.2:8972 or --registry etcd://127.0.0.1:2379")
+    w.add_argument("--base-path", default="/rpcx",
+                   help="with a registry: the servers' base path (rpcx-gateway's default), e.g. --base-path /rpcx_test")
     w.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                    help="per-call timeout (a caller's __ServerTimeout in X-RPCX-Meta may shorten it; 0: none), "
                         "e.g. --timeout 5")

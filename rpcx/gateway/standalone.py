@@ -108,6 +108,7 @@ class StandaloneGateway:
                                max_body=max_body, frame_timeout=frame_timeout, console=self.console,
                                parser=parser)
         self.xclients: dict[str, XClient] = {}
+        self._opening: dict[str, asyncio.Future[XClient]] = {}
         self.listeners: list[Listener] = []
         self._connections: set[Any] = set()
         self.gateway.connections = self._connections
@@ -115,13 +116,31 @@ class StandaloneGateway:
         self._connected: dict[str, int] = {}
         self._closed = False
 
-    def _xclient(self, service_path: str) -> XClient:
+    async def _xclient(self, service_path: str) -> XClient:
+        """The XClient of ``service_path``, made on its first request. A registry discovery's clone
+        starts with no list (its watch fills it), so its list is fetched once before the XClient
+        is made, and concurrent first requests wait for that one fetch."""
         xc = self.xclients.get(service_path)
-        if xc is None:
-            xc = self.xclients[service_path] = XClient(
-                service_path, self.fail_mode, self.select_mode, self.discovery.clone(service_path), self.option)
-            if self.console is not None:
-                xc.plugins.add(_ServerWatch(self.console, self._connected))
+        if xc is not None:
+            return xc
+        opening = self._opening.get(service_path)
+        if opening is None:
+            opening = self._opening[service_path] = asyncio.ensure_future(self._open_xclient(service_path))
+            opening.add_done_callback(lambda _t: self._opening.pop(service_path, None))
+        return await asyncio.shield(opening)
+
+    async def _open_xclient(self, service_path: str) -> XClient:
+        discovery = self.discovery.clone(service_path)
+        refresh = getattr(discovery, "refresh", None)
+        if refresh is not None and not discovery.get_services():
+            try:
+                await refresh()
+            except Exception as exc:  # noqa: BLE001 - the watch keeps trying; calls say "no server" until then
+                log.warning("gateway: cannot list the servers of %s yet: %s", service_path, exc)
+        xc = self.xclients[service_path] = XClient(
+            service_path, self.fail_mode, self.select_mode, discovery, self.option)
+        if self.console is not None:
+            xc.plugins.add(_ServerWatch(self.console, self._connected))
         return xc
 
     def describe(self) -> dict[str, Any]:
@@ -166,7 +185,8 @@ class StandaloneGateway:
         if self._closed:
             return Handled(make_response(req, b"", None, "rpcx: gateway is shutting down"))
         try:
-            reply = await self._xclient(req.service_path).send_raw(req, timeout=self._timeout(req))
+            xc = await self._xclient(req.service_path)
+            reply = await xc.send_raw(req, timeout=self._timeout(req))
             if req.oneway:
                 # written, not answered (Go's SendRaw returns at once for oneway): an empty success
                 reply = make_response(req, b"", None)
