@@ -250,12 +250,20 @@ async def _gateway(a: argparse.Namespace) -> int:
         return fail("rpcx gateway", "cannot run the gateway", exc)
     discovery = _discovery(a.registry)
     if discovery is None:  # a registry: one connection, a discovery per service path cloned from it
+        import logging
+
         from .registry import registry_discovery
 
+        # kazoo logs each failed connect; the one line below says what failed
+        kazoo = logging.getLogger("kazoo")
+        level = kazoo.level
+        kazoo.setLevel(logging.CRITICAL)
         try:
             discovery = await registry_discovery(a.registry, "", base_path=a.base_path)
         except (RpcxError, ValueError, OSError) as exc:
             return fail("rpcx gateway", f"cannot use registry {a.registry} (is it running there?)", exc)
+        finally:
+            kazoo.setLevel(level)
     gw = StandaloneGateway(discovery, timeout=a.timeout or None, disable_jsonrpc=a.no_jsonrpc,
                            cors=CorsOptions.allow_all() if a.cors else None, console=a.console)
     try:

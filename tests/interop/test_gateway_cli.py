@@ -40,7 +40,7 @@ def test_gateway_command_in_front_of_go(start_go_server) -> None:
 
 
 def test_gateway_command_usage_errors_exit_2() -> None:
-    for argv in (["--registry", "zookeeper://x"], ["--registry", "peer2peer://"], []):
+    for argv in (["--registry", "ftp://x"], ["--registry", "peer2peer://"], []):
         out = subprocess.run([sys.executable, "-m", "rpcx", "gateway", "tcp@127.0.0.1:0", *argv],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 2, (argv, out.stderr)
