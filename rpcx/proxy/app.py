@@ -119,7 +119,7 @@ async def build_proxy(cfg: ProxyConfig, *, rng: random.Random | None = None,
     tls = server_tls_context(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert else None
     proxy = ProxyServer(cfg.routes, clusters, rng=rng, observers=obs, limits=limits,
                         frame_timeout=cfg.frame_timeout, tls=tls, max_clients=cfg.max_clients,
-                        tls_plaintext=cfg.tls_plaintext)
+                        tls_plaintext=cfg.tls_plaintext, http=cfg.http)
     if metrics is not None:
         proxy.metrics = metrics.attach(proxy)
     return proxy
@@ -186,9 +186,9 @@ class ProxyApp:
                 log.error("configuration not reloaded, the old one stays: %s", exc)
                 return str(exc)
             old = self.config
-            if ((cfg.listen, cfg.tls_cert, cfg.tls_key, cfg.tls_plaintext, cfg.admin, cfg.metrics)
-                    != (old.listen, old.tls_cert, old.tls_key, old.tls_plaintext, old.admin, old.metrics)):
-                log.warning("listen addresses, TLS, the admin address and the metrics settings change only "
+            if ((cfg.listen, cfg.tls_cert, cfg.tls_key, cfg.tls_plaintext, cfg.admin, cfg.metrics, cfg.http)
+                    != (old.listen, old.tls_cert, old.tls_key, old.tls_plaintext, old.admin, old.metrics, old.http)):
+                log.warning("listen addresses, TLS, http, the admin address and the metrics settings change only "
                             "on a restart; the rest is reloaded")
             keep = {n: (old.clusters[n], c) for n, c in self.proxy.clusters.items() if n in old.clusters}
             try:

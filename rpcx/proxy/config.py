@@ -19,6 +19,7 @@ is wrong, so ``rpcx proxy -c proxy.yaml`` can say it in one line. The file's sha
         faults: {delay: {percent: 10, duration: 50ms}, abort: {percent: 1, error: boom, when: {x: {exact: y}}}}
     default: {cluster: arith}
     access_log: {path: "-", filter: 'rpc_time >= 0.01 or status == "error"'}
+    http: true                          # HTTP invoke and JSON-RPC on the listen ports too (default false)
 
 >>> cfg = parse_config({"listen": "tcp@127.0.0.1:0", "clusters": {"a": {"servers": ["tcp@127.0.0.1:1"]}},
 ...                     "default": {"cluster": "a"}})
@@ -117,6 +118,8 @@ class ProxyConfig:
     metrics: MetricsConfig | None = None
     #: the TLS listeners also take plain rpcx, told apart by the first byte
     tls_plaintext: bool = False
+    #: HTTP invoke and JSON-RPC 2.0 on the listen ports too, routed like rpcx calls
+    http: bool = False
 
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
@@ -480,7 +483,7 @@ def _metrics(value: Any) -> MetricsConfig | None:
 
 
 _TOP = {"listen", "clusters", "routes", "default", "access_log", "frame_timeout", "max_message_length", "tls",
-        "admin", "max_clients", "metrics"}
+        "admin", "max_clients", "metrics", "http"}
 
 
 def parse_config(doc: Any) -> ProxyConfig:
@@ -528,6 +531,9 @@ def parse_config(doc: Any) -> ProxyConfig:
     plaintext = tls.get("plaintext", False)
     if not isinstance(plaintext, bool):
         raise ConfigError("tls.plaintext", f"expected true or false, got {plaintext!r}")
+    http = top.get("http", False)
+    if not isinstance(http, bool):
+        raise ConfigError("http", f"expected true or false, got {http!r}")
     ft = top.get("frame_timeout", 30.0)
     mml = top.get("max_message_length")
     if mml is not None and (isinstance(mml, bool) or not isinstance(mml, int) or mml < 1):
@@ -542,6 +548,7 @@ def parse_config(doc: Any) -> ProxyConfig:
         max_clients=_max_clients(top.get("max_clients")),
         metrics=_metrics(top.get("metrics")),
         tls_plaintext=plaintext,
+        http=http,
     )
 
 

@@ -59,11 +59,14 @@ class DetectingListener:
     """
 
     def __init__(self, sock: socket.socket, network: str, factory: Callable[[], asyncio.Protocol],
-                 tls: _ssl.SSLContext, first_byte_timeout: float | None) -> None:
+                 tls: _ssl.SSLContext, first_byte_timeout: float | None, http: bool = False) -> None:
         self._sock = sock
         self._factory = factory
         self._tls = tls
         self._timeout = first_byte_timeout
+        #: a first byte that may start an HTTP request line goes to the plain transport, whose
+        #: connection tells HTTP from the rest (the proxy's ``http: true``)
+        self._http = http
         host, port = sock.getsockname()[:2]
         self.address = f"{network}@[{host}]:{port}" if ":" in host else f"{network}@{host}:{port}"
         self._classifying: set[asyncio.Task[None]] = set()
@@ -71,7 +74,8 @@ class DetectingListener:
 
     @classmethod
     async def listen(cls, addr: Address, factory: Callable[[], asyncio.Protocol], tls: _ssl.SSLContext,
-                     first_byte_timeout: float | None = None, backlog: int = 1024) -> "DetectingListener":
+                     first_byte_timeout: float | None = None, backlog: int = 1024,
+                     http: bool = False) -> "DetectingListener":
         """Bind ``addr`` (tcp, tcp4 or tcp6) and start accepting."""
         loop = asyncio.get_running_loop()
         host, port = split_host_port(addr.address)
@@ -87,7 +91,7 @@ class DetectingListener:
         except OSError:
             sock.close()
             raise
-        return cls(sock, addr.network, factory, tls, first_byte_timeout)
+        return cls(sock, addr.network, factory, tls, first_byte_timeout, http)
 
     async def _accept(self) -> None:
         loop = asyncio.get_running_loop()
@@ -120,7 +124,7 @@ class DetectingListener:
         if not first:  # it closed before sending anything
             conn.close()
             return
-        if first[0] == MAGIC:
+        if first[0] == MAGIC or (self._http and match_http(first) is not False):
             tls = None
         elif first[0] == _TLS_RECORD_HANDSHAKE:
             tls = self._tls

@@ -16,7 +16,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..errors import BadMagicError, ProtocolError
+from ..protocol.constants import MAGIC
 from ..protocol.decoder import FrameDecoder
+from ..protocol.detect import match_http
 from .calls import ProxyCall
 from .detect import explain_bad_start
 from .frames import heartbeat_echo_frame, read_header
@@ -53,6 +55,8 @@ class DownstreamConnection(asyncio.Protocol):
         #: upstream connections its calls went to do not take requests fast enough (those, if any)
         self.slow_reader = False
         self.upstream_busy: set[UpstreamConnection] = set()
+        #: with the proxy's ``http: true``: the first bytes, until they say rpcx or HTTP
+        self._sniff: bytes | None = b"" if proxy.http else None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -72,6 +76,19 @@ class DownstreamConnection(asyncio.Protocol):
         self.proxy._downstreams.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self._sniff is not None:
+            data = self._sniff + data
+            verdict = match_http(data) if data[0] != MAGIC else False
+            if verdict is None and len(data) < 16:
+                self._sniff = data  # wait for the rest of the method name (the frame timer bounds it)
+                if self._partial_since is None:
+                    self._partial_since = self.proxy._loop_time()
+                self._arm_frame_timer()
+                return
+            self._sniff = None
+            if verdict:
+                self._to_http(data)
+                return
         error: ProtocolError | None = None
         try:
             frames = self.decoder.feed_frames(data)
@@ -90,6 +107,21 @@ class DownstreamConnection(asyncio.Protocol):
                 self._arm_frame_timer()
         else:
             self._partial_since = None
+
+    def _to_http(self, data: bytes) -> None:
+        """Give this connection, and the bytes read so far, to an HTTP client connection."""
+        from .httpgw import HttpDownstream
+
+        assert self.transport is not None
+        self.proxy._downstreams.discard(self)
+        self.closed = True  # this object is done; the HTTP one owns the transport now
+        if self._frame_timer is not None:
+            self._frame_timer.cancel()
+            self._frame_timer = None
+        http = HttpDownstream(self.proxy, self.peer, self.host)
+        self.transport.set_protocol(http)
+        http.connection_made(self.transport)
+        http.data_received(data)
 
     def _frame(self, frame: bytes) -> None:
         try:

@@ -77,6 +77,7 @@ class ProxyServer:
         tls: _ssl.SSLContext | None = None,
         max_clients: int | None = None,
         tls_plaintext: bool = False,
+        http: bool = False,
     ) -> None:
         missing = {name for r in routes.all_routes() for name, _ in r.clusters} - set(clusters)
         if missing:
@@ -91,6 +92,11 @@ class ProxyServer:
         self.pushes_dropped = 0
         #: with ``tls``: a listener also takes plain rpcx, told apart from TLS by the first byte
         self.tls_plaintext = tls_plaintext
+        #: HTTP invoke and JSON-RPC on the proxy's ports too, routed like rpcx calls (:mod:`rpcx.proxy.httpgw`)
+        self.http = http
+        self._gateway: Any = None
+        if http:
+            self.gateway()  # h11 missing is said now, not at the first HTTP client
         #: the :class:`~rpcx.proxy.metrics.ProxyMetrics` observer, if any (the admin endpoint serves it)
         self.metrics: Any = None
         #: client connections open at once at most (None: no limit); more are closed at once
@@ -121,7 +127,7 @@ class ProxyServer:
         if tls is not None and self.tls_plaintext and addr.network in DETECT_NETWORKS:
             # TLS and plain rpcx on this one port, told apart by the first byte
             listener = await DetectingListener.listen(addr, lambda: DownstreamConnection(self), tls,
-                                                      self.frame_timeout)
+                                                      self.frame_timeout, http=self.http)
         else:
             listener = await listen(addr, lambda: DownstreamConnection(self), ssl=tls)
         self._listeners.append(listener)
@@ -181,6 +187,14 @@ class ProxyServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    def gateway(self) -> Any:
+        """The :class:`~rpcx.gateway.Gateway` serving HTTP clients (made on first use)."""
+        if self._gateway is None:
+            from .httpgw import proxy_gateway
+
+            self._gateway = proxy_gateway(self)
+        return self._gateway
 
     @property
     def clients(self) -> int:
