@@ -124,3 +124,53 @@ async def test_go_and_python_clients_at_once_get_only_their_own_replies(go_bin, 
         assert _suite_results(out.stdout) == {"concurrent": "ok", "metadata": "ok", "gzip": "ok"}, \
             out.stdout + out.stderr[-2000:]
     assert [bad for bad in results[3:] if bad] == []
+
+
+def _http(address: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    import http.client
+
+    host, _, port = address.partition("@")[2].rpartition(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("POST", "/", body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def test_http_invoke_and_jsonrpc_through_the_proxy_to_a_go_server(go_bin, start_go_server, tmp_path) -> None:
+    """http: true: HTTP invoke and JSON-RPC on the proxy's port reach a Go server, routed like rpcx
+    calls (a route chosen by X-RPCX-Meta aborts), and each is an access log line."""
+    server = start_go_server()
+    log = tmp_path / "access.log"
+    cfg = tmp_path / "proxy.yaml"
+    cfg.write_text(
+        "listen: tcp@127.0.0.1:0\n"
+        "http: true\n"
+        f"clusters: {{go: {{servers: [{server.address}]}}}}\n"
+        "routes:\n"
+        "  - {name: boom, match: {metadata: {chaos: {exact: 'on'}}}, cluster: go,"
+        " faults: {abort: {percent: 100, error: boom}}}\n"
+        "default: {cluster: go}\n"
+        f"access_log: {{path: '{log}'}}\n"
+    )
+    proxy = start_proxy(cfg)
+    mul = {"X-RPCX-SerializeType": "1", "X-RPCX-ServicePath": "Arith", "X-RPCX-ServiceMethod": "Mul"}
+    try:
+        status, headers, body = _http(proxy.address, {**mul, "X-RPCX-MessageID": "9"}, b'{"A":6,"B":7}')
+        assert (status, json.loads(body), headers["x-rpcx-messageid"]) == (200, {"C": 42}, "9")
+        status, headers, _ = _http(proxy.address, {**mul, "X-RPCX-ServiceMethod": "Fail"}, b'{"A":1,"B":1}')
+        assert (status, headers["x-rpcx-errormessage"]) == (500, "arith failed on purpose")
+        status, headers, _ = _http(proxy.address, {**mul, "X-RPCX-Meta": "chaos=on"}, b'{"A":6,"B":7}')
+        assert (status, headers["x-rpcx-messagestatustype"], headers["x-rpcx-errormessage"]) == (500, "Error", "boom")
+        status, _, body = _http(proxy.address, {"X-JSONRPC-2.0": "true"},
+                                b'{"jsonrpc":"2.0","method":"Arith.Add","params":{"A":6,"B":7},"id":"a"}')
+        assert (status, json.loads(body)) == (200, {"jsonrpc": "2.0", "result": {"C": 13}, "id": "a"})
+    finally:
+        assert proxy.stop() == 0
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [(r["method"], r["status"], r["route"], r["fault"]) for r in lines] == [
+        ("Mul", "ok", "default", None), ("Fail", "error", "default", None), ("Mul", "error", "boom", "abort"),
+        ("Add", "ok", "default", None)]
+    assert all(r["upstream"] == server.address for r in lines if r["fault"] is None)
