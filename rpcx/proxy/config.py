@@ -534,6 +534,11 @@ def parse_config(doc: Any) -> ProxyConfig:
     http = top.get("http", False)
     if not isinstance(http, bool):
         raise ConfigError("http", f"expected true or false, got {http!r}")
+    if http:
+        try:
+            import h11  # noqa: F401
+        except ImportError:  # pragma: no cover - depends on the installed extras
+            raise ConfigError("http", "HTTP invoke and JSON-RPC need h11: pip install 'rpcx-python[gateway]'") from None
     ft = top.get("frame_timeout", 30.0)
     mml = top.get("max_message_length")
     if mml is not None and (isinstance(mml, bool) or not isinstance(mml, int) or mml < 1):

@@ -214,3 +214,18 @@ def test_http_key_is_checked() -> None:
     assert parse_config(base).http is False and parse_config({**base, "http": True}).http is True
     with pytest.raises(ConfigError, match="http: expected true or false, got 'yes'"):
         parse_config({**base, "http": "yes"})
+
+
+async def test_oneway_http_call_is_forwarded_and_answered_empty(proxy_factory, echo_upstream) -> None:
+    rec = Recorder()
+    _, paddr = await proxy_factory(config(clusters={"a": {"servers": [echo_upstream.address]}},
+                                          default={"cluster": "a"}), observers=[rec])
+    h = await Http.open(paddr)
+    status, _, body = await h.call(request({**MUL, "X-RPCX-Oneway": "true"}, b'{"A":1,"B":1}'))
+    assert (status, body) == (200, b"")
+    await asyncio.wait_for(echo_upstream.arrived.wait(), WAIT)
+    [frame] = echo_upstream.frames
+    assert frame[2] & 0x20 and frame.endswith(b'{"A":1,"B":1}')  # sent oneway, payload as it came
+    [r] = await rec.wait_for(1)
+    assert (r.oneway, r.status) == (True, "ok")
+    await h.close()
