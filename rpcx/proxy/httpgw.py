@@ -114,7 +114,8 @@ class HttpDownstream(asyncio.Protocol):
     # -- what the proxy calls on a client connection ----------------------------------------------
     def send(self, frame: bytes | bytearray) -> None:
         """A reply frame for one of this connection's requests (pushes are not HTTP's: dropped)."""
-        fut = self._waiting.pop(int.from_bytes(frame[4:12], "big"), None)
+        # a push (a request frame, from a pinned upstream) must not be taken for a reply of the same seq
+        fut = self._waiting.pop(int.from_bytes(frame[4:12], "big"), None) if frame[2] & 0x80 else None
         if fut is None:
             log.info("dropping a frame for HTTP client %s: no request waits for it", self.peer)
             return

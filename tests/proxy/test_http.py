@@ -229,3 +229,27 @@ async def test_oneway_http_call_is_forwarded_and_answered_empty(proxy_factory, e
     [r] = await rec.wait_for(1)
     assert (r.oneway, r.status) == (True, "ok")
     await h.close()
+
+
+async def test_pinned_upstream_belongs_to_the_http_connection(proxy_factory, server, caplog) -> None:
+    """pin_upstream: the HTTP connection gets its own upstream connection; a server push on it is
+    not an HTTP answer (dropped with a log line), and the reply still is."""
+    proxy, paddr = await proxy_factory(config(
+        clusters={"up": {"servers": [server]}},
+        default={"cluster": "up", "pin_upstream": True}))
+    echo = {"X-RPCX-SerializeType": "0", "X-RPCX-ServicePath": "Arith", "X-RPCX-ServiceMethod": "Echo"}
+    h = await Http.open(paddr)
+    with caplog.at_level(logging.INFO, logger="rpcx.proxy"):
+        for i in range(3):
+            status, _, body = await h.call(request({**echo, "X-RPCX-Meta": "push=p1"}, b"pushed%d" % i))
+            assert (status, body) == (200, b"pushed%d" % i)
+        async with asyncio.timeout(WAIT):
+            while not any("no request waits for it" in r.getMessage() for r in caplog.records):
+                await asyncio.sleep(0.01)
+    [down] = [d for d in proxy._downstreams]
+    assert len(down.pinned) == 1 and proxy.pushes_dropped == 0
+    [up] = down.pinned.values()
+    await h.close()
+    async with asyncio.timeout(WAIT):
+        while not up.closed:
+            await asyncio.sleep(0.01)
