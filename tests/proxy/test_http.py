@@ -253,3 +253,25 @@ async def test_pinned_upstream_belongs_to_the_http_connection(proxy_factory, ser
     async with asyncio.timeout(WAIT):
         while not up.closed:
             await asyncio.sleep(0.01)
+
+
+async def test_http_calls_are_counted_by_the_metrics(tmp_path, server) -> None:
+    from .test_metrics import scrape, start_app, value
+
+    app, paddr, admin, _ = await start_app(tmp_path, (
+        "listen: tcp@127.0.0.1:0\nadmin: tcp@127.0.0.1:0\nmetrics: true\nhttp: true\n"
+        f"clusters: {{up: {{servers: [{server}]}}}}\ndefault: {{cluster: up}}\n"))
+    try:
+        h = await Http.open(paddr)
+        for i in range(3):
+            assert (await h.call(request(MUL, b'{"A":%d,"B":2}' % i)))[2] == b'{"C":%d}' % (2 * i)
+        j = await Http.open(paddr)
+        await j.call(request(RPC, b'{"jsonrpc":"2.0","method":"Arith.Fail","params":{"A":1,"B":1},"id":1}'))
+        s = await scrape(admin)
+        await h.close()
+        await j.close()
+    finally:
+        await app.aclose()
+    assert value(s, "rpcx_proxy_calls_total", route="default", service="Arith", method="Mul") == 3
+    assert value(s, "rpcx_proxy_calls_total", route="default", service="Arith", method="Fail") == 1
+    assert value(s, "rpcx_proxy_errors_total", route="default", service="Arith", method="Fail") == 1
