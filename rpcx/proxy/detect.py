@@ -8,7 +8,9 @@ given bytes already read. So :class:`DetectingListener` accepts the sockets itse
 the first byte (``MSG_PEEK``: nothing is consumed) before any transport exists: ``0x08`` (rpcx's
 magic) gets a plain transport, ``0x16`` (a TLS handshake record) a TLS one, and anything else is
 logged and closed. It is what a listener with ``tls: {cert, key, plaintext: true}`` uses on tcp,
-tcp4 and tcp6. A connection that sends nothing within ``first_byte_timeout`` is closed too.
+tcp4 and tcp6. A connection that sends nothing within ``first_byte_timeout`` is closed too. With
+the proxy's ``http: true`` a first byte that may start an HTTP request line gets a plain transport
+as well (the client connection then tells HTTP from the rest: :mod:`rpcx.proxy.httpgw`).
 
 On a plain listener the decoder's "wrong magic number" error is explained the same way by
 :func:`explain_bad_start` (a client speaking TLS or HTTP to it).

@@ -6,7 +6,9 @@ more. Heartbeats are answered here, as Go's server answers them; every other req
 :meth:`ProxyServer.handle_request <rpcx.proxy.server.ProxyServer.handle_request>`. A response frame,
 bad bytes or a frame left unfinished past the frame timeout close this client only. Replies are
 joined per loop turn into one write (:mod:`rpcx.proxy.turn`), and a client that does not read its
-replies is not read from until it does.
+replies is not read from until it does. With the proxy's ``http: true``, a connection whose first
+bytes are an HTTP/1 request line is handed over (transport and bytes read) to an
+:class:`~rpcx.proxy.httpgw.HttpDownstream`.
 """
 
 from __future__ import annotations
