@@ -3,7 +3,9 @@
 Rule: the rpcx byte stream rides in WebSocket data frames; frame boundaries mean nothing on read,
 and each ``write`` becomes one binary frame (Go's server writes one whole message per frame).
 The HTTP upgrade is done here with the bounded reader of :mod:`._http1` (so the bytes after the
-head are never lost); the frames are wsproto's (sans-IO, the ``ws`` extra).
+head are never lost); the frames are wsproto's (sans-IO, the ``ws`` extra), with a fast path for
+the data phase (:mod:`._wsframe`: whole-message data frames read and binary frames written by a
+small codec, everything else handed to wsproto at a frame boundary, so wsproto stays the definition).
 
 Go's peers, x/net/websocket, fix the details:
 
@@ -41,6 +43,7 @@ from wsproto.frame_protocol import Frame, MessageDecoder, Opcode
 from wsproto.utilities import generate_accept_token
 
 from ..errors import RpcxError
+from ._wsframe import FrameReader, encode
 from ._http1 import Head, HeadReader, HandshakeListener, dial_with_handshake, hand_over, listen_with_handshake, refuse
 from .base import Address, ProtocolFactory, refuse_tls
 
@@ -72,10 +75,21 @@ def _connection(kind: ConnectionType) -> Connection:
     return conn
 
 
-# the one private attribute we rely on: fail at import (reported as the ws extra) if wsproto moved it
-if not isinstance(getattr(getattr(Connection(ConnectionType.SERVER), "_proto", None), "_message_decoder", None),
-                  MessageDecoder):  # pragma: no cover - depends on the installed wsproto
+def _at_boundary(conn: Connection) -> bool:
+    """wsproto holds no byte and no unfinished message: the fast path may read the next frame."""
+    proto = conn._proto
+    frames = proto._frame_decoder
+    return (conn.state is ConnectionState.OPEN and frames.header is None and not len(frames.buffer)
+            and proto._message_decoder.opcode is None)
+
+
+# the private attributes we rely on: fail at import (reported as the ws extra) if wsproto moved them
+_probe = Connection(ConnectionType.SERVER)
+if not isinstance(getattr(getattr(_probe, "_proto", None), "_message_decoder", None), MessageDecoder) \
+        or not hasattr(getattr(_probe._proto, "_frame_decoder", None), "buffer"):  # pragma: no cover - depends on wsproto
     raise ImportError("rpcx's ws transport needs a wsproto whose frame protocol has _message_decoder (1.2 to 1.3)")
+assert _at_boundary(_probe)
+del _probe
 
 
 class WebSocketTransport(asyncio.Protocol):
@@ -88,8 +102,13 @@ class WebSocketTransport(asyncio.Protocol):
     (True, False)
     """
 
-    def __init__(self, conn: Connection, protocol: asyncio.Protocol) -> None:
+    def __init__(self, conn: Connection, protocol: asyncio.Protocol, *, fast: bool = True) -> None:
         self._conn = conn
+        self._client = conn.client
+        #: the fast path's reader while it has the stream (None: wsproto has it); fast=False keeps
+        #: wsproto alone, the reference the tests compare the fast path with
+        self._fast = fast
+        self._reader = FrameReader(conn.client) if fast else None
         self._protocol = protocol
         self._raw: Any = None
         self._closing = False
@@ -101,8 +120,16 @@ class WebSocketTransport(asyncio.Protocol):
         self._protocol.connection_made(self)  # type: ignore[arg-type]  # a ConnectionTransport, not a socket's
 
     def data_received(self, data: bytes) -> None:
-        self._conn.receive_data(data)
         chunks: list[bytes] = []
+        if self._reader is not None:
+            rest = self._reader.feed(data, chunks)
+            if rest is None:
+                if chunks:
+                    self._protocol.data_received(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                return
+            self._reader = None  # wsproto takes over from this frame boundary
+            data = rest
+        self._conn.receive_data(data)
         for event in self._conn.events():
             if isinstance(event, BytesMessage):
                 chunks.append(bytes(event.data))
@@ -123,6 +150,8 @@ class WebSocketTransport(asyncio.Protocol):
         # one data_received per socket read, as asyncio's transports do: frame boundaries mean nothing
         if chunks:
             self._protocol.data_received(b"".join(chunks))
+        if self._fast and not self._closing and _at_boundary(self._conn):
+            self._reader = FrameReader(self._client)
 
     def eof_received(self) -> bool | None:
         self._peer_eof()
@@ -148,13 +177,15 @@ class WebSocketTransport(asyncio.Protocol):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._closing or self._conn.state is not ConnectionState.OPEN:
             return  # as asyncio's transports, writes after close are dropped
-        if data:
-            self._raw.write(self._conn.send(BytesMessage(data=bytes(data))))
+        if data:  # what wsproto's send(BytesMessage(data)) gives when OPEN with no extension
+            self._raw.write(encode(bytes(data), self._client) if self._fast else
+                            self._conn.send(BytesMessage(data=bytes(data))))
 
     def close(self) -> None:
         if self._closing:
             return
         self._closing = True
+        self._reader = None  # wsproto reads what may still come after our Close
         if self._conn.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
             self._raw.write(self._conn.send(CloseConnection(code=1000)))
         self._raw.close()
