@@ -49,7 +49,11 @@ class SideConnection:
         return await self.reader.readexactly(n)
 
     async def send_all(self, data: bytes) -> None:
-        """Write ``data`` and wait until the socket has taken enough of it (flow control)."""
+        """Write ``data`` and wait until the socket has taken enough of it (flow control). Raises
+        :class:`ConnectionResetError` once the peer is gone (uvloop refuses a write to a closed
+        transport with a RuntimeError, asyncio drops it silently: both become this one error)."""
+        if self.writer.transport.is_closing():
+            raise ConnectionResetError(f"the side connection to {self.peer} is closed")
         self.writer.write(data)
         await self.writer.drain()
 
