@@ -48,3 +48,26 @@ def run(main: Any) -> None:
         asyncio.run(main)
     except KeyboardInterrupt:
         pass
+
+
+def print_profile(prof: Any, groups: dict[str, tuple[str, ...]], top: int, rest: str) -> None:
+    """Print a cProfile run as shares of its total time per group (a group takes the functions whose
+    file path contains one of its keys; the first matching group wins), the share left over
+    (described by ``rest``), and the ``top`` functions by own time."""
+    import io
+    import pstats
+
+    stats = pstats.Stats(prof)
+    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+    shares = {g: 0.0 for g in groups}
+    for (path, _, _), v in stats.stats.items():  # type: ignore[attr-defined]
+        for g, keys in groups.items():
+            if any(k in path for k in keys):
+                shares[g] += v[2]
+                break
+    for g, t in shares.items():
+        print(f"{100 * t / total:5.1f}%  {g}")
+    print(f"{100 * (total - sum(shares.values())) / total:5.1f}%  the rest ({rest})")
+    s = io.StringIO()
+    pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(top)
+    print(s.getvalue())

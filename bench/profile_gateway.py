@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import io
-import pstats
 import subprocess
 import sys
 from pathlib import Path
+
+import _common  # bench/'s shared helpers (run from bench/ as a script)
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "examples" / "arith"))
@@ -75,20 +75,7 @@ def main() -> int:
     result = runner(serve(a.parser, a.mode, a.conc, a.seconds))
     prof.disable()
     print("httpload:", result.strip())
-    stats = pstats.Stats(prof)
-    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
-    shares = {g: 0.0 for g in GROUPS}
-    for (path, _, _), v in stats.stats.items():  # type: ignore[attr-defined]
-        for g, keys in GROUPS.items():
-            if any(k in path for k in keys):
-                shares[g] += v[2]
-                break
-    for g, t in shares.items():
-        print(f"{100 * t / total:5.1f}%  {g}")
-    print(f"{100 * (total - sum(shares.values())) / total:5.1f}%  the rest (event loop, asyncio tasks, builtins)")
-    s = io.StringIO()
-    pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(a.top)
-    print(s.getvalue())
+    _common.print_profile(prof, GROUPS, a.top, "event loop, asyncio tasks, builtins")
     return 0
 
 

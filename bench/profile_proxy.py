@@ -17,15 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import io
 import json
 import os
-import pstats
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import _common  # bench/'s shared helpers (run from bench/ as a script)
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(os.environ.get("RPCX_BENCH_BIN") or Path.home() / ".cache" / "rpcx-python" / "bench-bin-proxy")
@@ -101,20 +101,7 @@ def main() -> int:
           + (" (under cProfile)" if prof is not None else ""))
     if prof is None:
         return 0
-    stats = pstats.Stats(prof)
-    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
-    shares = {g: 0.0 for g in GROUPS}
-    for (path, _, _), v in stats.stats.items():  # type: ignore[attr-defined]
-        for g, keys in GROUPS.items():
-            if any(k in path for k in keys):
-                shares[g] += v[2]
-                break
-    for g, t in shares.items():
-        print(f"{100 * t / total:5.1f}%  {g}")
-    print(f"{100 * (total - sum(shares.values())) / total:5.1f}%  the rest (event loop, transports, builtins)")
-    s = io.StringIO()
-    pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(a.top)
-    print(s.getvalue())
+    _common.print_profile(prof, GROUPS, a.top, "event loop, transports, builtins")
     return 0
 
 
