@@ -33,6 +33,7 @@ import asyncio
 import logging
 import random
 import ssl as _ssl
+import time
 from typing import Any, Iterable
 
 from ..client.selector import Outcome
@@ -209,7 +210,7 @@ class ProxyServer:
     def handle_request(self, down: DownstreamConnection, frame: bytes, h: FrameHeader) -> None:
         """Route, fault, edit and forward one request frame from ``down`` (see the module docstring)."""
         # routes and clusters are read once here: a reload swaps both, and this call keeps its own
-        call = ProxyCall(down, h, LazyMetadata(h), self._loop_time(), len(frame), self.clusters)
+        call = ProxyCall(down, h, LazyMetadata(h), time.perf_counter(), len(frame), self.clusters)
         route = call.route = self.routes.select(h, down.host, call.md)
         if route is None:
             self._answer(call, f"{PROXY_ERROR_PREFIX}no route for {h.service_path}.{h.service_method}")
@@ -279,7 +280,7 @@ class ProxyServer:
         call.upstream = up
         call.upstream_seq = None
         if self.observers:
-            call.sent = self._loop_time()
+            call.sent = time.perf_counter()
         if self._busy_upstreams and up in self._busy_upstreams and up not in down.upstream_busy:
             self._hold_reading(down, up)  # this request may go out; the client's next ones wait
         if h.oneway:
@@ -339,7 +340,7 @@ class ProxyServer:
             client=call.down.peer, service=h.service_path, method=h.service_method,
             route=call.route.name if call.route is not None else None, cluster=call.cluster,
             upstream=up.key if up is not None else None, status=status, error=error,
-            rpc_time=self._loop_time() - call.start, seq=call.client_seq, oneway=h.oneway, fault=call.fault,
+            rpc_time=time.perf_counter() - call.start, seq=call.client_seq, oneway=h.oneway, fault=call.fault,
             request_bytes=call.request_bytes, response_bytes=response_bytes,
             upstream_time=upstream_time, retries=len(call.tried),
             metadata=call.md.get() if want_md else {},
@@ -359,7 +360,7 @@ class ProxyServer:
         # a service error is an answer too (the breaker counts it a success; outlier ejection may not)
         self._report(call, Outcome.SERVICE_ERROR if failed else Outcome.SUCCESS)
         reply = with_seq(ev.frame, call.client_seq)
-        up_time = None if call.sent is None else self._loop_time() - call.sent
+        up_time = None if call.sent is None else time.perf_counter() - call.sent
         if failed:
             self._finish(call, "error", ev.message.error, reply, up_time)
         else:
