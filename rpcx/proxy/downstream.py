@@ -24,7 +24,7 @@ from ..protocol.detect import match_http
 from .calls import ProxyCall
 from .detect import explain_bad_start
 from .frames import heartbeat_echo_frame, read_header
-from .turn import TurnWriter, turn_writer
+from .turn import TurnBuffered, turn_writer
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ __all__ = ["DownstreamConnection"]
 log = logging.getLogger("rpcx.proxy")
 
 
-class DownstreamConnection(asyncio.Protocol):
+class DownstreamConnection(TurnBuffered, asyncio.Protocol):
     """One client's connection to the proxy (see the module docstring)."""
 
     def __init__(self, proxy: "ProxyServer") -> None:
@@ -177,18 +177,10 @@ class DownstreamConnection(asyncio.Protocol):
         replies to it (:mod:`rpcx.proxy.turn`: replies from one upstream read cost one write)."""
         if self.closed or self.transport is None:
             return
-        buf = self._wbuf
-        if buf is None:
-            self._wbuf = [frame]
-            self._turn.enrol(self)  # type: ignore[union-attr]
-        else:
-            buf.append(frame)
+        self._buffer(frame)
 
-    def flush(self) -> None:
-        """Write what :meth:`send` buffered (the turn writer calls this at the turn's end)."""
-        buf, self._wbuf = self._wbuf, None
-        if buf and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(buf[0] if len(buf) == 1 else b"".join(buf))
+    def _turn_transport(self) -> asyncio.WriteTransport | None:
+        return self.transport
 
     def fail(self, reason: str) -> None:
         """A protocol error from this client: close it (only it)."""

@@ -35,7 +35,7 @@ import logging
 import weakref
 from typing import Protocol
 
-__all__ = ["TurnWriter", "turn_writer"]
+__all__ = ["TurnBuffered", "TurnWriter", "turn_writer"]
 
 log = logging.getLogger("rpcx.proxy")
 
@@ -69,6 +69,33 @@ class TurnWriter:
                 conn.flush()
             except Exception:  # noqa: BLE001 - one connection's failure must not keep the others' frames
                 log.exception("writing to %r failed", conn)
+
+
+class TurnBuffered:
+    """A connection whose frames go out once per loop turn: :meth:`_buffer` a frame, and the turn
+    writer calls :meth:`flush`, which writes them joined to :meth:`_turn_transport`. Subclasses set
+    ``_wbuf = None`` and, before the first frame, ``_turn`` (the loop's :func:`turn_writer`)."""
+
+    _wbuf: "list[bytes | bytearray] | None"
+    _turn: "TurnWriter | None"
+
+    def _turn_transport(self) -> "asyncio.WriteTransport | None":
+        raise NotImplementedError
+
+    def _buffer(self, frame: "bytes | bytearray") -> None:
+        buf = self._wbuf
+        if buf is None:
+            self._wbuf = [frame]
+            self._turn.enrol(self)  # type: ignore[union-attr]
+        else:
+            buf.append(frame)
+
+    def flush(self) -> None:
+        """Write what :meth:`_buffer` collected this turn (the turn writer calls this at its end)."""
+        buf, self._wbuf = self._wbuf, None
+        transport = self._turn_transport()
+        if buf and transport is not None and not transport.is_closing():
+            transport.write(buf[0] if len(buf) == 1 else b"".join(buf))
 
 
 _writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TurnWriter]" = weakref.WeakKeyDictionary()

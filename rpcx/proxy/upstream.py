@@ -33,7 +33,7 @@ from ..protocol.connection import (
 from ..protocol.decoder import Limits
 from ..protocol.message import Message
 from ..transport.base import dial, parse_address, tls_for
-from .turn import TurnWriter, turn_writer
+from .turn import TurnBuffered, TurnWriter, turn_writer
 
 if TYPE_CHECKING:
     from .calls import ProxyCall
@@ -57,7 +57,7 @@ class UpstreamEvents(Protocol):
     def upstream_busy(self, up: "UpstreamConnection", busy: bool) -> None: ...
 
 
-class UpstreamConnection(asyncio.Protocol):
+class UpstreamConnection(TurnBuffered, asyncio.Protocol):
     """See the module docstring. ``owner`` is the client connection this one is pinned to (pushes
     go to it), or None for a shared connection."""
 
@@ -208,18 +208,10 @@ class UpstreamConnection(asyncio.Protocol):
     def _write(self, frame: bytes | bytearray) -> None:
         """Buffer a frame; the turn writer (:mod:`rpcx.proxy.turn`) writes this turn's frames in one
         call at its end: calls from one client read, or from many clients, cost one system call."""
-        buf = self._wbuf
-        if buf is None:
-            self._wbuf = [frame]
-            self._turn.enrol(self)  # type: ignore[union-attr]
-        else:
-            buf.append(frame)
+        self._buffer(frame)
 
-    def flush(self) -> None:
-        """Write what :meth:`_write` buffered (the turn writer calls this at the turn's end)."""
-        buf, self._wbuf = self._wbuf, None
-        if buf and self._transport is not None and not self._transport.is_closing():
-            self._transport.write(buf[0] if len(buf) == 1 else b"".join(buf))
+    def _turn_transport(self) -> asyncio.WriteTransport | None:
+        return self._transport
 
     def forget(self, call: "ProxyCall") -> None:
         """Stop waiting for ``call``'s reply (its client left, or it timed out here)."""
