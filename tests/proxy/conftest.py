@@ -129,14 +129,6 @@ async def echo_upstream() -> AsyncIterator[EchoUpstream]:
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """A throw-away self-signed certificate for 127.0.0.1/localhost: (cert, key)."""
-    import subprocess
+    from rpcx.testing.harness import self_signed_cert
 
-    d = tmp_path_factory.mktemp("proxy-tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-days", "1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )
-    return str(cert), str(key)
+    return self_signed_cert(str(tmp_path_factory.mktemp("proxy-tls")))
