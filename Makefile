@@ -17,7 +17,7 @@ example: setup
 	$(PY) examples/arith/demo.py
 
 # Builds the Go interop peers (cached outside the repo), type-checks, runs the server and client
-# behaviour tests on uvloop too (what the examples and benchmarks run on) with the pure-Python twins
+# and proxy behaviour tests on uvloop too (what the examples, benchmarks and rpcx proxy run on) with the pure-Python twins
 # of the C speedups, then every test with the C speedups, which must have built.
 # The registry tests start real Redis, etcd, ZooKeeper and dnsmasq servers: installed from Debian when
 # missing (needs root; otherwise it prints the apt-get command).
@@ -27,7 +27,7 @@ registry-servers:
 test: setup registry-servers
 	bash tests/interop/build.sh
 	$(PY) -m mypy rpcx
-	RPCX_TEST_LOOP=uvloop RPCX_PURE_PYTHON=1 $(PY) -m pytest -q -p no:cacheprovider tests/server tests/client tests/hostile tests/protocol tests/transport
+	RPCX_TEST_LOOP=uvloop RPCX_PURE_PYTHON=1 $(PY) -m pytest -q -p no:cacheprovider tests/server tests/client tests/hostile tests/protocol tests/transport tests/proxy
 	RPCX_REQUIRE_SPEEDUPS=1 $(PY) -m pytest
 
 bench: setup
