@@ -228,17 +228,22 @@ class ProxyServer:
             if not h.oneway:
                 down.calls.add(call)
             assert self._loop is not None
-            call.timer = self._loop.call_later(delay, self._after_delay, call, frame, abort)
+            call.timer = self._loop.call_later(delay, self._after_delay, call, frame, abort, call.start + delay)
             return
         if abort is not None:
             self._answer(call, abort)
             return
         self._forward(call, frame)
 
-    def _after_delay(self, call: ProxyCall, frame: bytes, abort: str | None) -> None:
+    def _after_delay(self, call: ProxyCall, frame: bytes, abort: str | None, due: float) -> None:
         call.timer = None
         if call.done:
             return  # its client left meanwhile
+        early = due - time.perf_counter()
+        if early > 0:  # uvloop's timers run on a 1 ms clock and may fire early: a delay is at least its length
+            assert self._loop is not None
+            call.timer = self._loop.call_later(early, self._after_delay, call, frame, abort, due)
+            return
         if abort is not None:
             self._answer(call, abort)
         else:
